@@ -1,0 +1,419 @@
+// wordbridge: the command-line client. `wordbridge --server HOST:PORT <command> ...`; run with --help.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "client/wordbridge_client.h"
+#include "model/eval/bleu.h"
+#include "model/train/corpus.h"
+
+namespace {
+
+using wordbridge::WordBridgeClient;
+namespace v1 = wordbridge::v1;
+
+int Fail(const grpc::Status& status) {
+  std::cerr << "error (" << status.error_code() << "): " << status.error_message() << std::endl;
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE ? 3 : 2;
+}
+
+v1::Side ParseSide(const std::string& side) { return side == "target" ? v1::TARGET : v1::SOURCE; }
+
+std::string Clock(double seconds) {
+  long s = static_cast<long>(seconds + 0.5);
+  std::ostringstream out;
+  out << s / 3600 << ":" << std::setw(2) << std::setfill('0') << (s / 60) % 60 << ":" << std::setw(2)
+      << std::setfill('0') << s % 60;
+  return out.str();
+}
+
+// Reads a local TSV into the request's inline pairs; lines the server would reject are counted there.
+void AddTsvPairs(const std::string& path, v1::Corpus* corpus) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot open " + path);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto* pair = corpus->add_pairs();
+    auto tab = line.find('\t');
+    if (tab == std::string::npos) {
+      pair->set_source(line);  // no target: the server counts it as empty
+    } else {
+      pair->set_source(line.substr(0, tab));
+      pair->set_target(line.substr(tab + 1));
+    }
+  }
+}
+
+std::vector<std::string> ReadLines(std::istream& in) {
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+struct TrainArgs {
+  std::string model, corpus, server_corpus, source, target, server_source, server_target, dev, server_dev;
+  std::string arch = "attention", tokenizer;
+  int epochs = 0, batch_size = 0, batch_tokens = 0, embed_dim = 0, hidden_dim = 0, layers = 0, vocab_size = 0,
+      min_freq = 0, patience = 0;
+  float lr = 0, max_minutes = 0, dropout = 0, clip = 0, label_smoothing = 0;
+  int64_t seed = 0;
+  bool tie = false;
+};
+
+int RunTrain(WordBridgeClient& client, const TrainArgs& a) {
+  v1::TrainRequest request;
+  request.set_model(a.model);
+  if (!a.corpus.empty()) AddTsvPairs(a.corpus, request.mutable_corpus());
+  if (!a.server_corpus.empty()) request.mutable_corpus()->set_tsv_path(a.server_corpus);
+  if (!a.server_source.empty()) request.mutable_corpus()->set_source_path(a.server_source);
+  if (!a.server_target.empty()) request.mutable_corpus()->set_target_path(a.server_target);
+  if (!a.source.empty() || !a.target.empty()) {
+    std::ifstream s(a.source), t(a.target);
+    if (!s || !t) throw std::runtime_error("cannot open --source/--target files");
+    auto sources = ReadLines(s), targets = ReadLines(t);
+    if (sources.size() != targets.size()) {
+      std::cerr << "warning: " << a.source << " has " << sources.size() << " lines, " << a.target << " has "
+                << targets.size() << "; the extra lines are dropped" << std::endl;
+    }
+    for (size_t i = 0; i < std::min(sources.size(), targets.size()); ++i) {
+      auto* p = request.mutable_corpus()->add_pairs();
+      p->set_source(sources[i]);
+      p->set_target(targets[i]);
+    }
+  }
+  if (!a.dev.empty()) AddTsvPairs(a.dev, request.mutable_dev());
+  if (!a.server_dev.empty()) request.mutable_dev()->set_tsv_path(a.server_dev);
+  auto* c = request.mutable_config();
+  c->set_architecture(a.arch);
+  c->set_tokenizer(a.tokenizer);
+  c->set_embed_dim(a.embed_dim);
+  c->set_hidden_dim(a.hidden_dim);
+  c->set_num_layers(a.layers);
+  c->set_dropout(a.dropout);
+  c->set_tie_embeddings(a.tie);
+  c->set_max_vocab_size(a.vocab_size);
+  c->set_min_frequency(a.min_freq);
+  auto* o = request.mutable_options();
+  o->set_epochs(a.epochs);
+  o->set_batch_size(a.batch_size);
+  o->set_batch_tokens(a.batch_tokens);
+  o->set_learning_rate(a.lr);
+  o->set_seed(a.seed);
+  o->set_max_minutes(a.max_minutes);
+  o->set_clip_norm(a.clip);
+  o->set_label_smoothing(a.label_smoothing);
+  o->set_patience(a.patience);
+
+  const bool tty = isatty(STDERR_FILENO);
+  auto status = client.Train(request, [&](const v1::TrainProgress& p) {
+    switch (p.stage()) {
+      case v1::TrainProgress::STARTED:
+        if (!p.message().empty()) std::cerr << p.job_id() << ": " << p.message() << std::endl;
+        break;
+      case v1::TrainProgress::EPOCH: {
+        std::ostringstream line;
+        line << "epoch " << p.epoch() << "/" << p.total_epochs() << "  loss " << std::fixed << std::setprecision(4)
+             << p.loss() << "  " << std::setprecision(0) << p.tokens_per_second() << " tok/s";
+        if (p.dev_bleu() >= 0) line << "  dev BLEU " << std::setprecision(2) << p.dev_bleu();
+        line << "  elapsed " << Clock(p.elapsed_seconds()) << "  ETA " << Clock(p.eta_seconds());
+        if (tty) {
+          const int width = 30;
+          int filled = p.total_epochs() > 0 ? width * p.epoch() / p.total_epochs() : 0;
+          std::cerr << "\r\033[K[" << std::string(filled, '#') << std::string(width - filled, ' ') << "] "
+                    << line.str() << std::flush;
+        } else {
+          std::cerr << line.str() << std::endl;
+        }
+        break;
+      }
+      case v1::TrainProgress::DONE:
+        if (tty) std::cerr << std::endl;
+        std::cout << p.message() << std::endl;
+        break;
+      default:
+        break;
+    }
+  });
+  if (!status.ok()) {
+    if (tty) std::cerr << std::endl;
+    return Fail(status);
+  }
+  return 0;
+}
+
+struct TranslateArgs {
+  std::string model, version, input;
+  std::vector<std::string> text;
+  int beam = 1, n_best = 1, max_length = 0, batch = 64;
+  bool attention = false, keep_unknown = false, scores = false;
+};
+
+grpc::Status TranslateAll(WordBridgeClient& client, const TranslateArgs& a, const std::vector<std::string>& lines,
+                          std::vector<v1::Translation>* out) {
+  for (size_t start = 0; start < lines.size(); start += a.batch) {
+    v1::TranslateRequest request;
+    request.set_model(a.model);
+    request.set_version(a.version);
+    for (size_t i = start; i < std::min(lines.size(), start + a.batch); ++i) request.add_sentences(lines[i]);
+    auto* o = request.mutable_options();
+    o->set_beam_size(a.beam);
+    o->set_n_best(a.n_best);
+    o->set_max_length(a.max_length);
+    o->set_return_attention(a.attention);
+    o->set_replace_unknown(!a.keep_unknown);
+    v1::TranslateResponse response;
+    auto status = client.Translate(request, &response);
+    if (!status.ok()) return status;
+    for (const auto& t : response.translations()) out->push_back(t);
+  }
+  return grpc::Status::OK;
+}
+
+int RunTranslate(WordBridgeClient& client, const TranslateArgs& a) {
+  std::vector<std::string> lines = a.text;
+  if (!a.input.empty()) {
+    std::ifstream in(a.input);
+    if (!in) throw std::runtime_error("cannot open " + a.input);
+    auto more = ReadLines(in);
+    lines.insert(lines.end(), more.begin(), more.end());
+  } else if (lines.empty()) {
+    lines = ReadLines(std::cin);
+  }
+  if (lines.empty()) return 0;
+  std::vector<v1::Translation> translations;
+  auto status = TranslateAll(client, a, lines, &translations);
+  if (!status.ok()) return Fail(status);
+  for (const auto& t : translations) {
+    if (a.n_best <= 1 && !a.scores && !a.attention) {
+      std::cout << (t.hypotheses_size() ? t.hypotheses(0).text() : "") << "\n";
+      continue;
+    }
+    for (const auto& h : t.hypotheses()) {
+      std::cout << std::fixed << std::setprecision(4) << h.score() << "\t" << h.text() << "\n";
+      if (a.attention && h.source_tokens_size() > 0) {
+        const int cols = h.source_tokens_size();
+        for (int r = 0; r < h.tokens_size(); ++r) {
+          int best = 0;
+          for (int s = 1; s < cols; ++s) {
+            if (h.attention(r * cols + s) > h.attention(r * cols + best)) best = s;
+          }
+          std::cout << "  " << h.tokens(r) << " <- " << h.source_tokens(best) << " (" << std::setprecision(2)
+                    << h.attention(r * cols + best) << ")\n";
+        }
+      }
+    }
+    if (a.n_best > 1) std::cout << "\n";
+  }
+  std::cout.flush();
+  return 0;
+}
+
+int RunEval(WordBridgeClient& client, TranslateArgs a, const std::string& test) {
+  wordbridge::CorpusReport report;
+  auto pairs = wordbridge::ReadTsv(test, wordbridge::CorpusLimits{}, &report);
+  if (pairs.empty()) {
+    std::cerr << "error: " << test << " has no usable pairs (" << report.Summary() << ")" << std::endl;
+    return 2;
+  }
+  std::vector<std::string> sources, references, hypotheses;
+  for (const auto& p : pairs) {
+    sources.push_back(p.source);
+    references.push_back(p.target);
+  }
+  a.n_best = 1;
+  std::vector<v1::Translation> translations;
+  const auto start = std::chrono::steady_clock::now();
+  auto status = TranslateAll(client, a, sources, &translations);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!status.ok()) return Fail(status);
+  for (const auto& t : translations) hypotheses.push_back(t.hypotheses_size() ? t.hypotheses(0).text() : "");
+  auto bleu = wordbridge::CorpusBleu(hypotheses, references);
+  std::cout << std::fixed << std::setprecision(2) << "BLEU " << bleu.score << "  (" << bleu.precisions[0] << "/"
+            << bleu.precisions[1] << "/" << bleu.precisions[2] << "/" << bleu.precisions[3] << ", BP "
+            << std::setprecision(3) << bleu.brevity_penalty << ")\n"
+            << "sentences " << pairs.size() << " (" << report.Summary() << ")\n"
+            << std::setprecision(1) << "decode " << pairs.size() / std::max(1e-9, seconds) << " sentences/s (beam "
+            << a.beam << ", batch " << a.batch << ")\n";
+  return 0;
+}
+
+int RunSplit(const std::string& corpus, double dev, double test, uint64_t seed, const std::string& prefix) {
+  wordbridge::CorpusReport report;
+  auto pairs = wordbridge::ReadTsv(corpus, wordbridge::CorpusLimits{}, &report);
+  auto split = wordbridge::SplitCorpus(pairs, dev, test, seed);
+  auto write = [&](const std::string& name, const std::vector<wordbridge::SentencePair>& part) {
+    std::ofstream out(prefix + "." + name + ".tsv");
+    if (!out) throw std::runtime_error("cannot write " + prefix + "." + name + ".tsv");
+    for (const auto& p : part) out << p.source << "\t" << p.target << "\n";
+    std::cout << prefix << "." << name << ".tsv: " << part.size() << " pairs\n";
+  };
+  write("train", split.train);
+  write("dev", split.dev);
+  write("test", split.test);
+  std::cout << report.Summary() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"wordbridge: client for the wordbridge translation and embedding service"};
+  app.require_subcommand(1);
+  std::string server = "localhost:50051";
+  double timeout_seconds = 600;
+  app.add_option("--server", server, "server address HOST:PORT")->capture_default_str();
+  app.add_option("--timeout", timeout_seconds, "deadline in seconds for non-training calls")->capture_default_str();
+
+  TrainArgs train;
+  auto* train_cmd = app.add_subcommand("train", "train a model and publish it on the server");
+  train_cmd->add_option("--model", train.model, "model name")->required();
+  auto* corpus_opt = train_cmd->add_option("--corpus", train.corpus, "local TSV (source<TAB>target), sent inline");
+  auto* server_corpus_opt =
+      train_cmd->add_option("--server-corpus", train.server_corpus, "TSV under the server's data directory");
+  auto* source_opt = train_cmd->add_option("--source", train.source, "local source side of a Moses-style pair");
+  train_cmd->add_option("--target", train.target, "local target side of a Moses-style pair")->needs(source_opt);
+  source_opt->needs(train_cmd->get_option("--target"));
+  auto* server_source_opt =
+      train_cmd->add_option("--server-source", train.server_source, "source file under the data directory");
+  train_cmd->add_option("--server-target", train.server_target, "target file under the data directory")
+      ->needs(server_source_opt);
+  corpus_opt->excludes(server_corpus_opt)->excludes(source_opt)->excludes(server_source_opt);
+  server_corpus_opt->excludes(source_opt)->excludes(server_source_opt);
+  auto* dev_opt = train_cmd->add_option("--dev", train.dev, "local dev TSV, sent inline");
+  train_cmd->add_option("--server-dev", train.server_dev, "dev TSV under the data directory")->excludes(dev_opt);
+  train_cmd->add_option("--arch", train.arch, "seed or attention")->capture_default_str();
+  train_cmd->add_option("--tokenizer", train.tokenizer, "whitespace, word or sentencepiece");
+  train_cmd->add_option("--epochs", train.epochs, "epochs (default 50)");
+  train_cmd->add_option("--batch-size", train.batch_size, "sentences per batch (default 2)");
+  train_cmd->add_option("--batch-tokens", train.batch_tokens, "length-bucketed batches of this many tokens");
+  train_cmd->add_option("--lr", train.lr, "Adam learning rate (default 0.001)");
+  train_cmd->add_option("--seed", train.seed, "random seed (default 42)");
+  train_cmd->add_option("--max-minutes", train.max_minutes, "wall-clock budget");
+  train_cmd->add_option("--embed-dim", train.embed_dim, "embedding width");
+  train_cmd->add_option("--hidden-dim", train.hidden_dim, "LSTM width");
+  train_cmd->add_option("--layers", train.layers, "LSTM layers");
+  train_cmd->add_option("--dropout", train.dropout, "dropout (attention)");
+  train_cmd->add_flag("--tie", train.tie, "tie decoder embeddings and output layer (attention)");
+  train_cmd->add_option("--vocab-size", train.vocab_size, "vocabulary cap / sentencepiece size");
+  train_cmd->add_option("--min-freq", train.min_freq, "minimum token frequency");
+  train_cmd->add_option("--clip", train.clip, "gradient norm clipping");
+  train_cmd->add_option("--label-smoothing", train.label_smoothing, "label smoothing");
+  train_cmd->add_option("--patience", train.patience, "early stopping patience (epochs)");
+
+  TranslateArgs tr;
+  auto* translate_cmd = app.add_subcommand("translate", "translate sentences (arguments, --input FILE or stdin)");
+  translate_cmd->add_option("--model", tr.model, "model name")->required();
+  translate_cmd->add_option("--version", tr.version, "model version (default: serving)");
+  translate_cmd->add_option("--input", tr.input, "file with one sentence per line");
+  translate_cmd->add_option("--beam", tr.beam, "beam size (1 = greedy)")->capture_default_str();
+  translate_cmd->add_option("--n-best", tr.n_best, "hypotheses per sentence")->capture_default_str();
+  translate_cmd->add_option("--max-length", tr.max_length, "output token cap");
+  translate_cmd->add_option("--batch", tr.batch, "sentences per request")->capture_default_str();
+  translate_cmd->add_flag("--attention", tr.attention, "print each output token's most attended source token");
+  translate_cmd->add_flag("--scores", tr.scores, "print scores");
+  translate_cmd->add_flag("--keep-unknown", tr.keep_unknown, "keep <UNK> instead of copying the source word");
+  translate_cmd->add_option("text", tr.text, "sentences");
+
+  TranslateArgs ev;
+  std::string test_file;
+  auto* eval_cmd = app.add_subcommand("eval", "BLEU of a model on a test TSV");
+  eval_cmd->add_option("--model", ev.model, "model name")->required();
+  eval_cmd->add_option("--test", test_file, "test TSV")->required();
+  eval_cmd->add_option("--beam", ev.beam, "beam size")->capture_default_str();
+  eval_cmd->add_option("--batch", ev.batch, "sentences per request")->capture_default_str();
+
+  std::string model, side = "source", word;
+  bool is_sentence = false;
+  auto* embed_cmd = app.add_subcommand("embed", "print a word's embedding (or a sentence's with --sentence)");
+  embed_cmd->add_option("--model", model, "model name")->required();
+  embed_cmd->add_option("--side", side, "source or target")->check(CLI::IsMember({"source", "target"}));
+  embed_cmd->add_flag("--sentence", is_sentence, "treat the text as a source sentence");
+  embed_cmd->add_option("word", word, "word")->required();
+
+  int k = 10;
+  auto* nearest_cmd = app.add_subcommand("nearest", "nearest words by cosine similarity");
+  nearest_cmd->add_option("--model", model, "model name")->required();
+  nearest_cmd->add_option("--side", side, "source or target")->check(CLI::IsMember({"source", "target"}));
+  nearest_cmd->add_option("-k", k, "neighbours")->capture_default_str();
+  nearest_cmd->add_option("word", word, "word")->required();
+
+  auto* models_cmd = app.add_subcommand("models", "list models");
+  auto* health_cmd = app.add_subcommand("health", "check the server's health (exit 0 when serving)");
+
+  std::string split_corpus, split_prefix;
+  double dev_fraction = 0.02, test_fraction = 0.02;
+  uint64_t split_seed = 1;
+  auto* split_cmd = app.add_subcommand("split", "deterministic train/dev/test split of a local TSV");
+  split_cmd->add_option("--corpus", split_corpus, "TSV to split")->required();
+  split_cmd->add_option("--dev", dev_fraction, "dev fraction")->capture_default_str();
+  split_cmd->add_option("--test", test_fraction, "test fraction")->capture_default_str();
+  split_cmd->add_option("--seed", split_seed, "split seed")->capture_default_str();
+  split_cmd->add_option("--out", split_prefix, "output prefix: PREFIX.{train,dev,test}.tsv")->required();
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (split_cmd->parsed()) return RunSplit(split_corpus, dev_fraction, test_fraction, split_seed, split_prefix);
+    WordBridgeClient client(server);
+    client.set_timeout(std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000)));
+    if (train_cmd->parsed()) return RunTrain(client, train);
+    if (translate_cmd->parsed()) return RunTranslate(client, tr);
+    if (eval_cmd->parsed()) return RunEval(client, ev, test_file);
+    if (embed_cmd->parsed()) {
+      v1::GetEmbeddingRequest request;
+      request.set_model(model);
+      request.set_side(ParseSide(side));
+      if (is_sentence) request.set_sentence(word); else request.set_word(word);
+      v1::GetEmbeddingResponse response;
+      auto status = client.GetEmbedding(request, &response);
+      if (!status.ok()) return Fail(status);
+      if (!response.in_vocabulary()) std::cerr << "note: '" << word << "' is not in the vocabulary (<UNK> row)\n";
+      for (int i = 0; i < response.vector_size(); ++i) std::cout << (i ? " " : "") << response.vector(i);
+      std::cout << "\n";
+      return 0;
+    }
+    if (nearest_cmd->parsed()) {
+      v1::NearestWordsRequest request;
+      request.set_model(model);
+      request.set_side(ParseSide(side));
+      request.set_word(word);
+      request.set_k(k);
+      v1::NearestWordsResponse response;
+      auto status = client.NearestWords(request, &response);
+      if (!status.ok()) return Fail(status);
+      for (const auto& n : response.neighbors()) {
+        std::cout << n.word() << "\t" << std::fixed << std::setprecision(4) << n.score() << "\n";
+      }
+      return 0;
+    }
+    if (models_cmd->parsed()) {
+      v1::ListModelsResponse response;
+      auto status = client.ListModels(&response);
+      if (!status.ok()) return Fail(status);
+      for (const auto& m : response.models()) {
+        std::cout << m.name() << "\tversion " << m.version() << "\t" << m.config().architecture() << "/"
+                  << m.config().tokenizer() << "\tvocab " << m.source_vocab_size() << "/" << m.target_vocab_size();
+        for (const auto& [key, value] : m.metrics()) std::cout << "\t" << key << "=" << value;
+        std::cout << "\n";
+      }
+      return 0;
+    }
+    if (health_cmd->parsed()) {
+      grpc::health::v1::HealthCheckResponse::ServingStatus serving;
+      auto status = client.Health("", &serving);
+      if (!status.ok()) return Fail(status);
+      std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(serving) << "\n";
+      return serving == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << std::endl;
+    return 2;
+  }
+  return 0;
+}

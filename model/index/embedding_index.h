@@ -1,0 +1,36 @@
+// Cosine-similarity search over an embedding table: a FAISS inner-product index of the L2-normalised
+// rows, special tokens (ids 0-3) left out. Immutable after construction, so searches run concurrently.
+#pragma once
+
+#include <faiss/IndexFlat.h>
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace wordbridge {
+
+struct ScoredId {
+  int64_t id;   // row of the embedding table
+  float score;  // cosine similarity
+};
+
+class EmbeddingIndex {
+ public:
+  // `table` is [vocabulary, dim]; rows before `first_id` (the special tokens) are not indexed.
+  EmbeddingIndex(const torch::Tensor& table, int64_t first_id);
+
+  int64_t dimension() const { return dimension_; }
+  int64_t size() const { return index_->ntotal; }
+  // The k most similar rows to `query` (length dimension()), best first, never `exclude_id`.
+  // Throws InvalidArgumentError on a wrong dimension or k < 1.
+  std::vector<ScoredId> Search(const std::vector<float>& query, int64_t k, int64_t exclude_id = -1) const;
+
+ private:
+  int64_t dimension_;
+  int64_t first_id_;
+  std::unique_ptr<faiss::IndexFlatIP> index_;
+};
+
+}  // namespace wordbridge

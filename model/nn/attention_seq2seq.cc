@@ -1,0 +1,108 @@
+#include "model/nn/attention_seq2seq.h"
+
+namespace wordbridge {
+
+namespace rnn = torch::nn::utils::rnn;
+namespace F = torch::nn::functional;
+
+AttentionSeq2Seq::AttentionSeq2Seq(const ModelConfig& c)
+    : hidden_dim_(c.hidden_dim), num_layers_(c.num_layers), tied_(c.tie_embeddings) {
+  const double lstm_dropout = c.num_layers > 1 ? c.dropout : 0.0;
+  source_embedding_ = register_module(
+      "source_embedding",
+      torch::nn::Embedding(torch::nn::EmbeddingOptions(c.source_vocab_size, c.embed_dim).padding_idx(0)));
+  encoder_ = register_module(
+      "encoder", torch::nn::LSTM(torch::nn::LSTMOptions(c.embed_dim, c.hidden_dim / 2)
+                                     .num_layers(c.num_layers)
+                                     .batch_first(true)
+                                     .bidirectional(true)
+                                     .dropout(lstm_dropout)));
+  target_embedding_ = register_module(
+      "target_embedding",
+      torch::nn::Embedding(torch::nn::EmbeddingOptions(c.target_vocab_size, c.embed_dim).padding_idx(0)));
+  decoder_ = register_module(
+      "decoder", torch::nn::LSTM(torch::nn::LSTMOptions(c.embed_dim + c.hidden_dim, c.hidden_dim)
+                                     .num_layers(c.num_layers)
+                                     .batch_first(true)
+                                     .dropout(lstm_dropout)));
+  attention_in_ = register_module(
+      "attention_in", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_dim, c.hidden_dim).bias(false)));
+  attention_out_ = register_module(
+      "attention_out",
+      torch::nn::Linear(torch::nn::LinearOptions(2 * c.hidden_dim, c.hidden_dim).bias(false)));
+  if (tied_) {
+    if (c.hidden_dim != c.embed_dim) {
+      to_embedding_ = register_module(
+          "to_embedding",
+          torch::nn::Linear(torch::nn::LinearOptions(c.hidden_dim, c.embed_dim).bias(false)));
+    }
+    output_bias_ = register_parameter("output_bias", torch::zeros({c.target_vocab_size}));
+  } else {
+    output_ = register_module("output", torch::nn::Linear(c.hidden_dim, c.target_vocab_size));
+  }
+  dropout_ = register_module("dropout", torch::nn::Dropout(c.dropout));
+}
+
+DecoderState AttentionSeq2Seq::Encode(const torch::Tensor& source, const torch::Tensor& lengths,
+                                      EncoderOutput* out) {
+  auto embedded = dropout_(source_embedding_(source));
+  auto packed = rnn::pack_padded_sequence(embedded, lengths.to(torch::kCPU), /*batch_first=*/true,
+                                          /*enforce_sorted=*/false);
+  auto result = encoder_->forward_with_packed_input(packed);
+  auto memory = std::get<0>(rnn::pad_packed_sequence(std::get<0>(result), /*batch_first=*/true, 0.0,
+                                                     source.size(1)));
+  // Final states are [L*2, B, H/2] ordered (layer, direction): join the directions per layer.
+  auto join = [&](const torch::Tensor& s) {
+    auto batch = s.size(1);
+    return s.view({num_layers_, 2, batch, hidden_dim_ / 2}).permute({0, 2, 1, 3}).reshape(
+        {num_layers_, batch, hidden_dim_});
+  };
+  DecoderState state{join(std::get<0>(std::get<1>(result))), join(std::get<1>(std::get<1>(result))),
+                     torch::zeros({source.size(0), hidden_dim_}, memory.options())};
+  out->memory = memory;
+  out->source_mask = source.ne(0);
+  out->context = state.h[-1];
+  return state;
+}
+
+torch::Tensor AttentionSeq2Seq::Step(const EncoderOutput& encoded, DecoderState* state,
+                                     const torch::Tensor& embedded, torch::Tensor* attention) {
+  auto input = torch::cat({embedded, state->feed}, 1).unsqueeze(1);  // [B, 1, E + H]
+  auto result = decoder_(input, std::make_tuple(state->h, state->c));
+  state->h = std::get<0>(std::get<1>(result));
+  state->c = std::get<1>(std::get<1>(result));
+  auto query = std::get<0>(result).squeeze(1);                                    // [B, H]
+  auto scores = torch::bmm(encoded.memory, attention_in_(query).unsqueeze(2)).squeeze(2);  // [B, S]
+  scores = scores.masked_fill(encoded.source_mask.logical_not(), -1e9);
+  auto weights = torch::softmax(scores, 1);
+  auto context = torch::bmm(weights.unsqueeze(1), encoded.memory).squeeze(1);  // [B, H]
+  auto attentional = torch::tanh(attention_out_(torch::cat({context, query}, 1)));
+  state->feed = attentional;
+  if (attention != nullptr) *attention = weights;
+  return dropout_(attentional);
+}
+
+torch::Tensor AttentionSeq2Seq::DecoderHidden(const EncoderOutput& encoded, DecoderState state,
+                                              const torch::Tensor& target_in) {
+  auto embedded = dropout_(target_embedding_(target_in));  // [B, T, E]
+  std::vector<torch::Tensor> outputs;
+  outputs.reserve(target_in.size(1));
+  for (int64_t t = 0; t < target_in.size(1); ++t) {
+    outputs.push_back(Step(encoded, &state, embedded.select(1, t), nullptr));
+  }
+  return torch::stack(outputs, 1);
+}
+
+torch::Tensor AttentionSeq2Seq::Logits(const torch::Tensor& hidden) {
+  if (!tied_) return output_(hidden);
+  auto projected = to_embedding_ ? to_embedding_(hidden) : hidden;
+  return torch::matmul(projected, target_embedding_->weight.t()) + output_bias_;
+}
+
+torch::Tensor AttentionSeq2Seq::DecodeStep(const EncoderOutput& encoded, DecoderState* state,
+                                           const torch::Tensor& tokens, torch::Tensor* attention) {
+  auto embedded = dropout_(target_embedding_(tokens));
+  return Logits(Step(encoded, state, embedded, attention));
+}
+
+}  // namespace wordbridge

@@ -1,0 +1,46 @@
+// The "attention" architecture: a bidirectional LSTM encoder (hidden_dim/2 per direction, so its
+// outputs and final states are hidden_dim wide and initialise the decoder directly) and an LSTM decoder
+// with Luong "general" attention and input feeding; dropout; optionally tied target embeddings.
+#pragma once
+
+#include "model/nn/seq2seq.h"
+
+namespace wordbridge {
+
+class AttentionSeq2Seq : public Seq2SeqNet {
+ public:
+  explicit AttentionSeq2Seq(const ModelConfig& config);
+
+  DecoderState Encode(const torch::Tensor& source, const torch::Tensor& lengths,
+                      EncoderOutput* out) override;
+  torch::Tensor DecoderHidden(const EncoderOutput& encoded, DecoderState state,
+                              const torch::Tensor& target_in) override;
+  torch::Tensor Logits(const torch::Tensor& hidden) override;
+  torch::Tensor DecodeStep(const EncoderOutput& encoded, DecoderState* state,
+                           const torch::Tensor& tokens, torch::Tensor* attention) override;
+
+  torch::Tensor source_embedding() const override { return source_embedding_->weight; }
+  torch::Tensor target_embedding() const override { return target_embedding_->weight; }
+  bool has_attention() const override { return true; }
+
+ private:
+  // One decoder step from an embedded input [B, E]; returns the attentional output [B, H].
+  torch::Tensor Step(const EncoderOutput& encoded, DecoderState* state, const torch::Tensor& embedded,
+                     torch::Tensor* attention);
+
+  int64_t hidden_dim_;
+  int64_t num_layers_;
+  bool tied_;
+  torch::nn::Embedding source_embedding_{nullptr};
+  torch::nn::LSTM encoder_{nullptr};
+  torch::nn::Embedding target_embedding_{nullptr};
+  torch::nn::LSTM decoder_{nullptr};
+  torch::nn::Linear attention_in_{nullptr};   // W_a of score(h_t, s) = h_t . W_a s
+  torch::nn::Linear attention_out_{nullptr};  // W_c of tanh(W_c [context; h_t])
+  torch::nn::Linear to_embedding_{nullptr};   // tied and hidden != embed: H -> E before the output
+  torch::nn::Linear output_{nullptr};         // untied output layer
+  torch::Tensor output_bias_;                 // tied output layer's bias
+  torch::nn::Dropout dropout_{nullptr};
+};
+
+}  // namespace wordbridge

@@ -1,0 +1,55 @@
+// The encoder-decoder interface every architecture implements. Batch-first throughout:
+// sources are [B, S] int64 padded with <PAD>=0, with their true lengths in [B].
+// Training calls Encode then DecoderHidden over the whole shifted target (teacher forcing) and
+// projects only the real (non-pad) positions with Logits. Search calls Encode, then DecodeStep
+// one token at a time, reordering states with SelectBatch when beams move.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "model/nn/model_config.h"
+
+namespace wordbridge {
+
+// What the encoder hands the decoder.
+struct EncoderOutput {
+  torch::Tensor memory;       // [B, S, H] per-token outputs (attention models; undefined for seed)
+  torch::Tensor source_mask;  // [B, S] bool, true at real tokens
+  torch::Tensor context;      // [B, H] the sentence vector (seed: the last layer's final hidden state)
+};
+
+// The decoder's recurrent state between steps.
+struct DecoderState {
+  torch::Tensor h, c;  // [L, B, H]
+  torch::Tensor feed;  // [B, H] last attentional output (input feeding; undefined for seed)
+};
+
+class Seq2SeqNet : public torch::nn::Module {
+ public:
+  virtual DecoderState Encode(const torch::Tensor& source, const torch::Tensor& lengths,
+                              EncoderOutput* out) = 0;
+  // Teacher forcing: decoder outputs [B, T, D] for target inputs [B, T] (without the last token).
+  virtual torch::Tensor DecoderHidden(const EncoderOutput& encoded, DecoderState state,
+                                      const torch::Tensor& target_in) = 0;
+  // Output layer: [..., D] -> [..., target vocabulary] unnormalised scores.
+  virtual torch::Tensor Logits(const torch::Tensor& hidden) = 0;
+  // One step: tokens [B] -> logits [B, V]. Updates state; fills attention [B, S] when non-null and
+  // the architecture has attention (left undefined otherwise).
+  virtual torch::Tensor DecodeStep(const EncoderOutput& encoded, DecoderState* state,
+                                   const torch::Tensor& tokens, torch::Tensor* attention) = 0;
+
+  virtual torch::Tensor source_embedding() const = 0;  // [source vocab, E]
+  virtual torch::Tensor target_embedding() const = 0;  // [target vocab, E]
+  virtual bool has_attention() const = 0;
+};
+
+// Builds the network a config names (after the vocabulary sizes are set).
+std::shared_ptr<Seq2SeqNet> CreateNetwork(const ModelConfig& config);
+
+// Keeps rows `index` (int64 [N]) of every batch-first tensor (dimension 1 for h and c).
+EncoderOutput SelectBatch(const EncoderOutput& encoded, const torch::Tensor& index);
+DecoderState SelectBatch(const DecoderState& state, const torch::Tensor& index);
+
+}  // namespace wordbridge

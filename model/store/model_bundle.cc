@@ -1,0 +1,217 @@
+#include "model/store/model_bundle.h"
+
+#include <algorithm>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "model/common/errors.h"
+#include "model/common/file_util.h"
+
+namespace wordbridge {
+
+void TranslationOptions::Validate() const {
+  if (beam_size < 1 || beam_size > 64) throw InvalidArgumentError("beam_size must be in [1, 64]");
+  if (n_best < 1 || n_best > beam_size) throw InvalidArgumentError("n_best must be in [1, beam_size]");
+  if (max_length < 0 || max_length > 4096) throw InvalidArgumentError("max_length must be in [0, 4096]");
+  if (length_penalty < 0 || length_penalty > 10) throw InvalidArgumentError("length_penalty must be in [0, 10]");
+  if (max_batch_size < 1) throw InvalidArgumentError("max_batch_size must be >= 1");
+}
+
+ModelBundle::ModelBundle(std::string name, std::string version, ModelConfig config,
+                         std::shared_ptr<const Tokenizer> source_tokenizer,
+                         std::shared_ptr<const Tokenizer> target_tokenizer, Vocabulary source_vocab,
+                         Vocabulary target_vocab, std::shared_ptr<Seq2SeqNet> network,
+                         std::map<std::string, double> metrics)
+    : name_(std::move(name)),
+      version_(std::move(version)),
+      config_(std::move(config)),
+      source_tokenizer_(std::move(source_tokenizer)),
+      target_tokenizer_(std::move(target_tokenizer)),
+      source_vocab_(std::move(source_vocab)),
+      target_vocab_(std::move(target_vocab)),
+      network_(std::move(network)),
+      metrics_(std::move(metrics)) {
+  network_->eval();
+  source_index_ = std::make_unique<EmbeddingIndex>(network_->source_embedding(), Vocabulary::kNumSpecial);
+  target_index_ = std::make_unique<EmbeddingIndex>(network_->target_embedding(), Vocabulary::kNumSpecial);
+}
+
+void ModelBundle::Save(const std::string& dir) const {
+  WriteFileAtomically(dir + "/config.json", config_.ToJson());
+  source_vocab_.Save(dir + "/source.vocab");
+  target_vocab_.Save(dir + "/target.vocab");
+  source_tokenizer_->Save(dir + "/source");
+  target_tokenizer_->Save(dir + "/target");
+  torch::serialize::OutputArchive archive;
+  network_->save(archive);
+  std::ostringstream weights;
+  archive.save_to(weights);
+  WriteFileAtomically(dir + "/weights.pt", weights.str());
+  WriteFileAtomically(dir + "/metrics.json", nlohmann::json(metrics_).dump(2) + "\n");
+}
+
+std::shared_ptr<const ModelBundle> ModelBundle::Load(const std::string& name, const std::string& version,
+                                                     const std::string& dir) {
+  auto config = ModelConfig::FromJson(ReadFile(dir + "/config.json"));
+  auto source_vocab = Vocabulary::Load(dir + "/source.vocab");
+  auto target_vocab = Vocabulary::Load(dir + "/target.vocab");
+  if (source_vocab.size() != config.source_vocab_size || target_vocab.size() != config.target_vocab_size) {
+    throw FailedPreconditionError("model " + dir + ": vocabulary sizes disagree with config.json");
+  }
+  std::shared_ptr<const Tokenizer> source_tokenizer = LoadTokenizer(config.tokenizer, dir + "/source");
+  std::shared_ptr<const Tokenizer> target_tokenizer = LoadTokenizer(config.tokenizer, dir + "/target");
+  auto network = CreateNetwork(config);
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(dir + "/weights.pt");
+    network->load(archive);
+  } catch (const c10::Error& e) {
+    throw FailedPreconditionError("model " + dir + ": cannot load weights.pt: " + e.msg());
+  }
+  std::map<std::string, double> metrics;
+  try {
+    metrics = nlohmann::json::parse(ReadFile(dir + "/metrics.json")).get<std::map<std::string, double>>();
+  } catch (const std::exception&) {
+    // Metrics are informational; a model without them still serves.
+  }
+  return std::make_shared<const ModelBundle>(name, version, config, source_tokenizer, target_tokenizer,
+                                             std::move(source_vocab), std::move(target_vocab), network,
+                                             std::move(metrics));
+}
+
+std::vector<Translation> ModelBundle::Translate(const std::vector<std::string>& sentences,
+                                                const TranslationOptions& options,
+                                                const StopToken* stop) const {
+  options.Validate();
+  torch::NoGradGuard no_grad;
+  std::vector<Translation> results(sentences.size());
+  std::vector<std::vector<int64_t>> ids(sentences.size());
+  std::vector<size_t> order;
+  for (size_t i = 0; i < sentences.size(); ++i) {
+    results[i].source_tokens = source_tokenizer_->Tokenize(sentences[i]);
+    const auto n = static_cast<int64_t>(results[i].source_tokens.size());
+    if (n > options.max_source_tokens) {
+      throw InvalidArgumentError("sentence " + std::to_string(i) + " has " + std::to_string(n) +
+                                 " tokens; the limit is " + std::to_string(options.max_source_tokens));
+    }
+    if (n == 0) {
+      results[i].hypotheses.push_back({});  // nothing to translate
+      continue;
+    }
+    ids[i] = source_vocab_.Encode(results[i].source_tokens);
+    order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ids[a].size() < ids[b].size(); });
+
+  SearchOptions search_options = options;
+  search_options.record_attention = options.record_attention || options.replace_unknown;
+  auto search = MakeSearch(options.beam_size);
+  for (size_t start = 0; start < order.size(); start += options.max_batch_size) {
+    ThrowIfStopped(stop);
+    const size_t end = std::min(order.size(), start + options.max_batch_size);
+    const int64_t batch = static_cast<int64_t>(end - start);
+    const int64_t width = static_cast<int64_t>(ids[order[end - 1]].size());
+    auto source = torch::zeros({batch, width}, torch::kInt64);
+    auto lengths = torch::zeros({batch}, torch::kInt64);
+    std::vector<int64_t> max_lengths(batch);
+    for (int64_t b = 0; b < batch; ++b) {
+      const auto& row = ids[order[start + b]];
+      const auto n = static_cast<int64_t>(row.size());
+      std::copy(row.begin(), row.end(), source[b].data_ptr<int64_t>());
+      lengths[b] = n;
+      max_lengths[b] = options.max_length > 0 ? options.max_length : 2 * n + 10;
+    }
+    auto found = search->Search(*network_, source, lengths, max_lengths, search_options);
+    for (int64_t b = 0; b < batch; ++b) {
+      Translation& out = results[order[start + b]];
+      for (auto& hyp : found[b]) {
+        TranslatedHypothesis t;
+        t.score = hyp.score;
+        for (size_t j = 0; j < hyp.ids.size(); ++j) {
+          int64_t id = hyp.ids[j];
+          if (id == Vocabulary::kPad || id == Vocabulary::kSos || id == Vocabulary::kEos) continue;
+          if (id == Vocabulary::kUnk && options.replace_unknown && j < hyp.attention.size()) {
+            const auto& row = hyp.attention[j];
+            const size_t limit = std::min(row.size(), out.source_tokens.size());
+            size_t best = std::max_element(row.begin(), row.begin() + limit) - row.begin();
+            t.tokens.push_back(out.source_tokens[best]);
+          } else {
+            t.tokens.push_back(target_vocab_.Token(id));
+          }
+        }
+        t.text = target_tokenizer_->Detokenize(t.tokens);
+        if (options.record_attention) {
+          for (const auto& row : hyp.attention) {
+            t.attention.insert(t.attention.end(), row.begin(), row.begin() + out.source_tokens.size());
+          }
+        }
+        out.hypotheses.push_back(std::move(t));
+      }
+    }
+  }
+  return results;
+}
+
+torch::Tensor ModelBundle::Table(Side side) const {
+  return side == Side::kSource ? network_->source_embedding() : network_->target_embedding();
+}
+
+int64_t ModelBundle::WordId(Side side, const std::string& word) const {
+  const Vocabulary& vocab = vocabulary(side);
+  if (vocab.Contains(word) && !Vocabulary::IsSpecial(vocab.Id(word))) return vocab.Id(word);
+  // The word may need the side's tokenizer to match a stored token (e.g. a SentencePiece "▁word").
+  auto tokens = tokenizer(side).Tokenize(word);
+  if (tokens.size() == 1 && vocab.Contains(tokens[0])) return vocab.Id(tokens[0]);
+  return Vocabulary::kUnk;
+}
+
+WordVector ModelBundle::WordEmbedding(Side side, const std::string& word) const {
+  if (word.empty()) throw InvalidArgumentError("word is empty");
+  WordVector result;
+  result.id = WordId(side, word);
+  result.in_vocabulary = result.id != Vocabulary::kUnk;
+  auto row = Table(side)[result.id].detach().to(torch::kFloat32).contiguous();
+  result.values.assign(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+  return result;
+}
+
+std::vector<float> ModelBundle::SentenceEmbedding(const std::string& sentence) const {
+  auto tokens = source_tokenizer_->Tokenize(sentence);
+  if (tokens.empty()) throw InvalidArgumentError("sentence is empty");
+  torch::NoGradGuard no_grad;
+  auto ids = source_vocab_.Encode(tokens);
+  auto source = torch::tensor(ids, torch::kInt64).unsqueeze(0);
+  auto lengths = torch::tensor(std::vector<int64_t>{static_cast<int64_t>(ids.size())}, torch::kInt64);
+  EncoderOutput encoded;
+  network_->Encode(source, lengths, &encoded);
+  auto context = encoded.context[0].to(torch::kFloat32).contiguous();
+  return std::vector<float>(context.data_ptr<float>(), context.data_ptr<float>() + context.numel());
+}
+
+std::vector<Neighbor> ModelBundle::ToNeighbors(Side side, const std::vector<ScoredId>& hits) const {
+  std::vector<Neighbor> neighbors;
+  for (const auto& hit : hits) neighbors.push_back({vocabulary(side).Token(hit.id), hit.id, hit.score});
+  return neighbors;
+}
+
+std::vector<Neighbor> ModelBundle::NearestWords(Side side, const std::string& word, int64_t k) const {
+  if (word.empty()) throw InvalidArgumentError("word is empty");
+  int64_t id = WordId(side, word);
+  if (id == Vocabulary::kUnk) {
+    throw NotFoundError("'" + word + "' is not in the " +
+                        std::string(side == Side::kSource ? "source" : "target") + " vocabulary of model " +
+                        name_);
+  }
+  auto row = Table(side)[id].detach().to(torch::kFloat32).contiguous();
+  std::vector<float> query(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+  return ToNeighbors(side, Index(side).Search(query, k, id));
+}
+
+std::vector<Neighbor> ModelBundle::NearestToVector(Side side, const std::vector<float>& vector, int64_t k) const {
+  return ToNeighbors(side, Index(side).Search(vector, k));
+}
+
+}  // namespace wordbridge

@@ -1,0 +1,130 @@
+// ModelBundle: one immutable, complete model version - config, tokenizers, vocabularies, network
+// weights and the FAISS indexes over both embedding tables. Everything a request needs (Translate,
+// GetEmbedding, NearestWords) is a const method, safe to call from many threads at once.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/common/cancellation.h"
+#include "model/decode/search.h"
+#include "model/index/embedding_index.h"
+#include "model/nn/model_config.h"
+#include "model/nn/seq2seq.h"
+#include "model/text/tokenizer.h"
+#include "model/text/vocabulary.h"
+
+namespace wordbridge {
+
+enum class Side { kSource, kTarget };
+
+struct TranslationOptions : SearchOptions {
+  // Absolute cap on output tokens; 0 = 2 x source tokens + 10.
+  int max_length = 0;
+  // Replace an <UNK> output by the source token it attends to most (attention models).
+  bool replace_unknown = false;
+  // Sentences decoded together (sorted by length first, so padding stays small).
+  int max_batch_size = 64;
+  // Longer sources are refused with InvalidArgumentError.
+  int max_source_tokens = 1024;
+
+  void Validate() const;  // throws InvalidArgumentError
+};
+
+struct TranslatedHypothesis {
+  std::string text;
+  std::vector<std::string> tokens;
+  double score = 0.0;
+  std::vector<float> attention;  // row-major [tokens x source tokens], when recorded
+};
+
+struct Translation {
+  std::vector<std::string> source_tokens;
+  std::vector<TranslatedHypothesis> hypotheses;  // best first
+};
+
+struct WordVector {
+  std::vector<float> values;
+  bool in_vocabulary = false;  // false: the <UNK> row
+  int64_t id = Vocabulary::kUnk;
+};
+
+struct Neighbor {
+  std::string word;
+  int64_t id = 0;
+  float score = 0.0f;
+};
+
+// The parts of a model before it has a name and version: what training produces.
+struct ModelParts {
+  ModelConfig config;
+  std::shared_ptr<const Tokenizer> source_tokenizer, target_tokenizer;
+  Vocabulary source_vocab, target_vocab;
+  std::shared_ptr<Seq2SeqNet> network;
+  std::map<std::string, double> metrics;
+};
+
+class ModelBundle {
+ public:
+  ModelBundle(std::string name, std::string version, ModelParts parts)
+      : ModelBundle(std::move(name), std::move(version), std::move(parts.config),
+                    std::move(parts.source_tokenizer), std::move(parts.target_tokenizer),
+                    std::move(parts.source_vocab), std::move(parts.target_vocab), std::move(parts.network),
+                    std::move(parts.metrics)) {}
+
+  // Takes the parts of a trained or loaded model; puts the network in inference mode and builds the
+  // embedding indexes.
+  ModelBundle(std::string name, std::string version, ModelConfig config,
+              std::shared_ptr<const Tokenizer> source_tokenizer,
+              std::shared_ptr<const Tokenizer> target_tokenizer, Vocabulary source_vocab,
+              Vocabulary target_vocab, std::shared_ptr<Seq2SeqNet> network,
+              std::map<std::string, double> metrics);
+
+  // Writes every file of the bundle into `dir` (which must exist) and syncs them.
+  void Save(const std::string& dir) const;
+  // Loads a bundle written by Save. Throws FailedPreconditionError on a damaged bundle.
+  static std::shared_ptr<const ModelBundle> Load(const std::string& name, const std::string& version,
+                                                 const std::string& dir);
+
+  std::vector<Translation> Translate(const std::vector<std::string>& sentences,
+                                     const TranslationOptions& options, const StopToken* stop) const;
+
+  // Row `id` of a side's embedding table for `word` (the <UNK> row when unknown).
+  WordVector WordEmbedding(Side side, const std::string& word) const;
+  // The encoder's context vector for a source sentence.
+  std::vector<float> SentenceEmbedding(const std::string& sentence) const;
+  // Nearest words by cosine; the query word itself is excluded. NotFoundError for unknown words.
+  std::vector<Neighbor> NearestWords(Side side, const std::string& word, int64_t k) const;
+  std::vector<Neighbor> NearestToVector(Side side, const std::vector<float>& vector, int64_t k) const;
+
+  const std::string& name() const { return name_; }
+  const std::string& version() const { return version_; }
+  const ModelConfig& config() const { return config_; }
+  const Vocabulary& vocabulary(Side side) const { return side == Side::kSource ? source_vocab_ : target_vocab_; }
+  const Tokenizer& tokenizer(Side side) const {
+    return side == Side::kSource ? *source_tokenizer_ : *target_tokenizer_;
+  }
+  const std::map<std::string, double>& metrics() const { return metrics_; }
+  // The network, for tests and offline tools. Do not train it: the bundle is shared.
+  Seq2SeqNet& network() const { return *network_; }
+
+ private:
+  torch::Tensor Table(Side side) const;
+  const EmbeddingIndex& Index(Side side) const { return side == Side::kSource ? *source_index_ : *target_index_; }
+  // Maps a word to a token id of `side`, looking through the side's tokenizer when needed.
+  int64_t WordId(Side side, const std::string& word) const;
+  std::vector<Neighbor> ToNeighbors(Side side, const std::vector<ScoredId>& hits) const;
+
+  std::string name_;
+  std::string version_;
+  ModelConfig config_;
+  std::shared_ptr<const Tokenizer> source_tokenizer_, target_tokenizer_;
+  Vocabulary source_vocab_, target_vocab_;
+  std::shared_ptr<Seq2SeqNet> network_;
+  std::map<std::string, double> metrics_;
+  std::unique_ptr<EmbeddingIndex> source_index_, target_index_;
+};
+
+}  // namespace wordbridge

@@ -1,0 +1,236 @@
+#include "model/train/trainer.h"
+
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+
+#include "model/common/errors.h"
+#include "model/common/file_util.h"
+#include "model/eval/bleu.h"
+#include "model/train/batching.h"
+
+namespace wordbridge {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::vector<std::string> Sources(const std::vector<SentencePair>& pairs) {
+  std::vector<std::string> out;
+  for (const auto& p : pairs) out.push_back(p.source);
+  return out;
+}
+std::vector<std::string> Targets(const std::vector<SentencePair>& pairs) {
+  std::vector<std::string> out;
+  for (const auto& p : pairs) out.push_back(p.target);
+  return out;
+}
+
+// The network's parameters and buffers, copied (to keep the best epoch) or restored.
+std::vector<torch::Tensor> Snapshot(Seq2SeqNet& net) {
+  std::vector<torch::Tensor> copy;
+  for (const auto& p : net.parameters()) copy.push_back(p.detach().clone());
+  return copy;
+}
+void Restore(Seq2SeqNet& net, const std::vector<torch::Tensor>& snapshot) {
+  torch::NoGradGuard no_grad;
+  auto params = net.parameters();
+  for (size_t i = 0; i < params.size(); ++i) params[i].copy_(snapshot[i]);
+}
+
+void SaveCheckpoint(Seq2SeqNet& net, const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  torch::serialize::OutputArchive archive;
+  net.save(archive);
+  std::ostringstream out;
+  archive.save_to(out);
+  WriteFileAtomically(dir + "/checkpoint.pt", out.str());
+}
+
+}  // namespace
+
+void TrainingOptions::Validate() const {
+  auto fail = [](const std::string& what) { throw InvalidArgumentError("training options: " + what); };
+  if (epochs < 1 || epochs > 100000) fail("epochs must be in [1, 100000]");
+  if (batch_size < 1 || batch_size > 100000) fail("batch_size must be in [1, 100000]");
+  if (batch_tokens < 0 || batch_tokens > 1000000) fail("batch_tokens must be in [0, 1000000]");
+  if (!(learning_rate > 0 && learning_rate <= 10)) fail("learning_rate must be in (0, 10]");
+  if (max_minutes < 0) fail("max_minutes must be >= 0");
+  if (clip_norm < 0) fail("clip_norm must be >= 0");
+  if (label_smoothing < 0 || label_smoothing >= 1) fail("label_smoothing must be in [0, 1)");
+  if (patience < 0) fail("patience must be >= 0");
+  if (lr_decay <= 0 || lr_decay > 1) fail("lr_decay must be in (0, 1]");
+  if (max_sentence_tokens < 1) fail("max_sentence_tokens must be >= 1");
+}
+
+double EvaluateBleu(const ModelBundle& bundle, const std::vector<SentencePair>& pairs, int beam_size) {
+  TranslationOptions options;
+  options.beam_size = beam_size;
+  options.replace_unknown = bundle.network().has_attention();
+  std::vector<std::string> hypotheses;
+  for (const auto& t : bundle.Translate(Sources(pairs), options, nullptr)) {
+    hypotheses.push_back(t.hypotheses.empty() ? "" : t.hypotheses[0].text);
+  }
+  return CorpusBleu(hypotheses, Targets(pairs)).score;
+}
+
+TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& train,
+                          const std::vector<SentencePair>& dev, const TrainingOptions& options,
+                          CorpusReport report, const EpochCallback& on_epoch, const StopToken* stop) {
+  config.Validate();
+  options.Validate();
+  if (train.empty()) throw InvalidArgumentError("the training corpus has no usable pairs (" + report.Summary() + ")");
+  const auto start = Clock::now();
+
+  // Text: tokenizers learn from their own side; vocabularies from the tokenized training side.
+  TokenizerOptions tokenizer_options;
+  tokenizer_options.vocab_size = config.max_vocab_size > 0 ? static_cast<int>(config.max_vocab_size) : 8000;
+  tokenizer_options.threads = options.threads;
+  std::shared_ptr<const Tokenizer> source_tokenizer =
+      CreateTokenizer(config.tokenizer, Sources(train), tokenizer_options);
+  ThrowIfStopped(stop);
+  std::shared_ptr<const Tokenizer> target_tokenizer =
+      CreateTokenizer(config.tokenizer, Targets(train), tokenizer_options);
+  ThrowIfStopped(stop);
+  std::vector<std::vector<std::string>> source_tokens, target_tokens;
+  for (const auto& pair : train) {
+    auto s = source_tokenizer->Tokenize(pair.source);
+    auto t = target_tokenizer->Tokenize(pair.target);
+    if (s.empty() || t.empty()) {
+      ++report.empty;
+      --report.kept;
+    } else if (static_cast<int>(s.size()) > options.max_sentence_tokens ||
+               static_cast<int>(t.size()) > options.max_sentence_tokens) {
+      ++report.too_long;
+      --report.kept;
+    } else {
+      source_tokens.push_back(std::move(s));
+      target_tokens.push_back(std::move(t));
+    }
+  }
+  if (source_tokens.empty()) {
+    throw InvalidArgumentError("the training corpus has no usable pairs (" + report.Summary() + ")");
+  }
+  Vocabulary::BuildOptions vocab_options;
+  vocab_options.max_size = config.tokenizer == "sentencepiece" ? 0 : config.max_vocab_size;
+  vocab_options.min_frequency = std::max<int64_t>(1, config.min_frequency);
+  Vocabulary source_vocab = Vocabulary::Build(source_tokens, vocab_options);
+  Vocabulary target_vocab = Vocabulary::Build(target_tokens, vocab_options);
+  config.source_vocab_size = source_vocab.size();
+  config.target_vocab_size = target_vocab.size();
+  std::vector<EncodedPair> data;
+  for (size_t i = 0; i < source_tokens.size(); ++i) {
+    data.push_back({source_vocab.Encode(source_tokens[i]), target_vocab.Encode(target_tokens[i])});
+  }
+
+  // Network and optimiser, drawn in the seed's order after seeding the generator.
+  torch::manual_seed(options.seed);
+  auto net = CreateNetwork(config);
+  net->train();
+  torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(options.learning_rate));
+  auto loss_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(options.label_smoothing);
+
+  ModelParts parts{config, source_tokenizer, target_tokenizer, source_vocab, target_vocab, net, {}};
+  std::vector<SentencePair> dev_sample(dev.begin(), dev.begin() + std::min<size_t>(dev.size(), options.max_dev_sentences));
+  BatchingOptions batching{options.batch_size, options.batch_tokens, options.bucket_by_length};
+  const double budget_seconds = options.max_minutes * 60.0;
+  auto over_budget = [&] { return budget_seconds > 0 && SecondsSince(start) >= budget_seconds; };
+
+  TrainingResult result;
+  result.stop_reason = "completed";
+  double best_bleu = -1, last_loss = 0, last_speed = 0;
+  std::vector<torch::Tensor> best;
+  int epochs_without_gain = 0, epochs_done = 0;
+  int64_t steps = 0, total_tokens = 0;
+  double learning_rate = options.learning_rate;
+  const auto train_start = Clock::now();
+  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    const auto epoch_start = Clock::now();
+    double loss_sum = 0;
+    int64_t batches = 0, tokens = 0;
+    for (const auto& indices : PlanEpoch(data, batching)) {
+      ThrowIfStopped(stop);
+      if (over_budget()) break;
+      Batch batch = MakeBatch(data, indices);
+      EncoderOutput encoded;
+      DecoderState state = net->Encode(batch.source, batch.source_lengths, &encoded);
+      auto hidden = net->DecoderHidden(encoded, state, batch.target_in);
+      // Project only the real target positions: padding costs no output-layer work.
+      auto mask = batch.target_out.ne(Vocabulary::kPad);
+      auto logits = net->Logits(hidden.index({mask}));
+      auto loss = torch::nn::functional::cross_entropy(logits, batch.target_out.index({mask}), loss_options);
+      optimizer.zero_grad();
+      loss.backward();
+      if (options.clip_norm > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), options.clip_norm);
+      optimizer.step();
+      loss_sum += loss.item<double>();
+      ++batches;
+      ++steps;
+      tokens += batch.target_tokens;
+    }
+    if (batches == 0) {
+      result.stop_reason = "time budget";
+      break;
+    }
+    epochs_done = epoch;
+    total_tokens += tokens;
+    last_loss = loss_sum / batches;
+    last_speed = tokens / std::max(1e-9, SecondsSince(epoch_start));
+    EpochProgress progress;
+    progress.epoch = epoch;
+    progress.total_epochs = options.epochs;
+    progress.steps = steps;
+    progress.loss = last_loss;
+    progress.tokens_per_second = last_speed;
+    bool improved = true;
+    if (!dev_sample.empty()) {
+      ModelBundle probe("dev", "0", parts);
+      progress.dev_bleu = EvaluateBleu(probe, dev_sample);
+      net->train();
+      improved = progress.dev_bleu > best_bleu;
+    }
+    if (improved) {
+      best_bleu = progress.dev_bleu;
+      best = Snapshot(*net);
+      epochs_without_gain = 0;
+    } else {
+      ++epochs_without_gain;
+      learning_rate *= options.lr_decay;
+      for (auto& group : optimizer.param_groups()) {
+        static_cast<torch::optim::AdamOptions&>(group.options()).lr(learning_rate);
+      }
+    }
+    if (!options.checkpoint_dir.empty()) SaveCheckpoint(*net, options.checkpoint_dir);
+    progress.elapsed_seconds = SecondsSince(start);
+    double remaining = SecondsSince(train_start) / epoch * (options.epochs - epoch);
+    if (budget_seconds > 0) remaining = std::min(remaining, std::max(0.0, budget_seconds - progress.elapsed_seconds));
+    progress.eta_seconds = remaining;
+    if (on_epoch) on_epoch(progress);
+    if (options.patience > 0 && epochs_without_gain >= options.patience) {
+      result.stop_reason = "early stopping";
+      break;
+    }
+    if (over_budget()) {
+      result.stop_reason = "time budget";
+      break;
+    }
+  }
+  if (epochs_done == 0) throw DeadlineExceededError("the time budget ended before the first epoch finished");
+  if (!best.empty()) Restore(*net, best);
+  net->eval();
+  parts.metrics = {{"train_loss", last_loss},
+                   {"epochs", epochs_done},
+                   {"steps", static_cast<double>(steps)},
+                   {"train_seconds", SecondsSince(start)},
+                   {"tokens_per_second", total_tokens / std::max(1e-9, SecondsSince(train_start))},
+                   {"training_pairs", static_cast<double>(data.size())}};
+  if (best_bleu >= 0) parts.metrics["dev_bleu"] = best_bleu;
+  result.parts = std::move(parts);
+  result.report = report;
+  return result;
+}
+
+}  // namespace wordbridge

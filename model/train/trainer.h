@@ -1,0 +1,81 @@
+// Training: tokenizers and vocabularies from the training side, then the seed's loop (teacher forcing,
+// cross-entropy without padding, Adam) with the options real corpora need: token-sized length buckets,
+// gradient clipping, label smoothing, dev BLEU with learning-rate decay and early stopping, a wall-clock
+// budget, and per-epoch checkpoints. Returns the parts of a model; the store publishes them.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/common/cancellation.h"
+#include "model/store/model_bundle.h"
+#include "model/train/corpus.h"
+
+namespace wordbridge {
+
+struct TrainingOptions {
+  // Passes over the training data.
+  int epochs = 50;
+  // Sentences per batch (when batch_tokens is 0).
+  int batch_size = 2;
+  // > 0: length-bucketed batches of at most this many padded target tokens.
+  int batch_tokens = 0;
+  // With batch_size: group sentences of similar length (the seed shuffles freely).
+  bool bucket_by_length = false;
+  // Adam's learning rate.
+  double learning_rate = 1e-3;
+  // Seeds torch's generator before the weights are drawn.
+  int64_t seed = 42;
+  // Wall-clock budget in minutes; 0 = none. Training then ends with the best weights so far.
+  double max_minutes = 0;
+  // Clip the gradient norm to this; 0 = no clipping.
+  double clip_norm = 0;
+  // Label smoothing of the cross-entropy; 0 = none.
+  double label_smoothing = 0;
+  // Stop after this many epochs without a better dev BLEU; 0 = never.
+  int patience = 0;
+  // Multiply the learning rate by this when dev BLEU does not improve.
+  double lr_decay = 0.5;
+  // Pairs with a side longer than this many tokens are skipped (and counted).
+  int max_sentence_tokens = 200;
+  // Dev BLEU is measured on at most this many dev pairs.
+  int max_dev_sentences = 1000;
+  // Threads for tokenizer training.
+  int threads = 1;
+  // If set, the weights are saved here after every epoch (checkpoint.pt).
+  std::string checkpoint_dir;
+
+  void Validate() const;  // throws InvalidArgumentError
+};
+
+struct EpochProgress {
+  int epoch = 0;
+  int total_epochs = 0;
+  int64_t steps = 0;
+  double loss = 0;               // mean batch loss of the epoch
+  double tokens_per_second = 0;  // real target tokens (with <EOS>), padding excluded
+  double dev_bleu = -1;          // -1 without a dev set
+  double elapsed_seconds = 0;
+  double eta_seconds = 0;
+};
+
+struct TrainingResult {
+  ModelParts parts;
+  CorpusReport report;        // counts over-long pairs on top of what reading counted
+  std::string stop_reason;    // "completed", "early stopping", "time budget"
+};
+
+using EpochCallback = std::function<void(const EpochProgress&)>;
+
+// Trains a model on `train` (and measures on `dev`, which may be empty). `report` carries the counts of
+// reading the corpus and is extended. Throws InvalidArgumentError on unusable data, CancelledError /
+// DeadlineExceededError when `stop` says so.
+TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& train,
+                          const std::vector<SentencePair>& dev, const TrainingOptions& options,
+                          CorpusReport report, const EpochCallback& on_epoch, const StopToken* stop);
+
+// Greedy-decodes `pairs` sources and scores them against their targets.
+double EvaluateBleu(const ModelBundle& bundle, const std::vector<SentencePair>& pairs, int beam_size = 1);
+
+}  // namespace wordbridge

@@ -1,0 +1,55 @@
+// wordbridge-server: serves wordbridge.v1 over gRPC. SIGINT/SIGTERM drain and stop it.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <thread>
+
+#include "server/server_runner.h"
+
+int main(int argc, char** argv) {
+  wordbridge::ServerOptions options;
+  CLI::App app{"wordbridge-server: train, translate and search word embeddings over gRPC"};
+  app.add_option("--host", options.host, "address to listen on")->capture_default_str();
+  app.add_option("--port", options.port, "port to listen on (0 = any free port)")->capture_default_str();
+  app.add_option("--model-dir", options.model_dir, "model store directory")->capture_default_str();
+  app.add_option("--data-dir", options.data_dir, "directory Train may read corpora from");
+  app.add_option("--threads", options.threads, "compute threads (0 = all cores)")->capture_default_str();
+  app.add_option("--drain-seconds", options.drain_seconds, "NOT_SERVING period before shutdown")->capture_default_str();
+  app.add_option("--reload-seconds", options.reload_seconds, "rescan the model dir for new versions (0 = never)")
+      ->capture_default_str();
+  app.add_option("--max-training-jobs", options.max_training_jobs, "concurrent training jobs")->capture_default_str();
+  app.add_flag("--bootstrap-toy", options.bootstrap_toy, "train the seed's toy model 'toy' if missing");
+  CLI11_PARSE(app, argc, argv);
+
+  // Signals go to one waiting thread, not to whichever thread happens to run.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  wordbridge::ServerRunner runner(options);
+  try {
+    runner.Start();
+  } catch (const std::exception& e) {
+    std::cerr << "wordbridge-server: " << e.what() << std::endl;
+    return 1;
+  }
+  std::thread signal_waiter([&] {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    std::cerr << "signal " << signal_number << ": shutting down" << std::endl;
+    // A second signal skips the drain.
+    std::thread second([&] {
+      int again = 0;
+      sigwait(&signals, &again);
+      std::_Exit(130);
+    });
+    second.detach();
+    runner.Shutdown();
+  });
+  runner.Wait();
+  signal_waiter.join();
+  return 0;
+}

@@ -1,0 +1,72 @@
+#include "server/proto_convert.h"
+
+#include "model/common/errors.h"
+
+namespace wordbridge {
+
+ModelConfig ConfigFromProto(const v1::ModelConfig& p) {
+  ModelConfig config = ModelConfig::ForArchitecture(p.architecture().empty() ? "attention" : p.architecture());
+  if (!p.tokenizer().empty()) config.tokenizer = p.tokenizer();
+  if (p.embed_dim() != 0) config.embed_dim = p.embed_dim();
+  if (p.hidden_dim() != 0) config.hidden_dim = p.hidden_dim();
+  if (p.num_layers() != 0) config.num_layers = p.num_layers();
+  if (p.dropout() != 0) config.dropout = p.dropout();
+  if (p.tie_embeddings()) config.tie_embeddings = true;
+  if (p.max_vocab_size() != 0) config.max_vocab_size = p.max_vocab_size();
+  if (p.min_frequency() != 0) config.min_frequency = p.min_frequency();
+  config.Validate();
+  return config;
+}
+
+void ConfigToProto(const ModelConfig& c, v1::ModelConfig* p) {
+  p->set_architecture(c.architecture);
+  p->set_tokenizer(c.tokenizer);
+  p->set_embed_dim(static_cast<int32_t>(c.embed_dim));
+  p->set_hidden_dim(static_cast<int32_t>(c.hidden_dim));
+  p->set_num_layers(static_cast<int32_t>(c.num_layers));
+  p->set_dropout(static_cast<float>(c.dropout));
+  p->set_tie_embeddings(c.tie_embeddings);
+  p->set_max_vocab_size(static_cast<int32_t>(c.max_vocab_size));
+  p->set_min_frequency(static_cast<int32_t>(c.min_frequency));
+}
+
+TrainingOptions TrainingOptionsFromProto(const v1::TrainingOptions& p) {
+  TrainingOptions options;
+  if (p.epochs() != 0) options.epochs = p.epochs();
+  if (p.batch_size() != 0) options.batch_size = p.batch_size();
+  if (p.batch_tokens() != 0) options.batch_tokens = p.batch_tokens();
+  if (p.learning_rate() != 0) options.learning_rate = p.learning_rate();
+  if (p.seed() != 0) options.seed = p.seed();
+  if (p.max_minutes() != 0) options.max_minutes = p.max_minutes();
+  if (p.clip_norm() != 0) options.clip_norm = p.clip_norm();
+  if (p.label_smoothing() != 0) options.label_smoothing = p.label_smoothing();
+  if (p.patience() != 0) options.patience = p.patience();
+  options.Validate();
+  return options;
+}
+
+TranslationOptions TranslationOptionsFromProto(const v1::TranslateOptions& p) {
+  TranslationOptions options;
+  if (p.beam_size() != 0) options.beam_size = p.beam_size();
+  if (p.n_best() != 0) options.n_best = p.n_best();
+  if (p.max_length() != 0) options.max_length = p.max_length();
+  options.record_attention = p.return_attention();
+  options.replace_unknown = p.replace_unknown();
+  if (p.length_penalty() != 0) options.length_penalty = p.length_penalty();
+  options.Validate();
+  return options;
+}
+
+Side SideFromProto(v1::Side side) {
+  switch (side) {
+    case v1::SIDE_UNSPECIFIED:
+    case v1::SOURCE:
+      return Side::kSource;
+    case v1::TARGET:
+      return Side::kTarget;
+    default:
+      throw InvalidArgumentError("unknown side " + std::to_string(side));
+  }
+}
+
+}  // namespace wordbridge

@@ -1,0 +1,136 @@
+#include "server/training_jobs.h"
+
+#include <chrono>
+#include <iostream>
+
+#include "model/common/errors.h"
+#include "server/status_mapping.h"
+
+namespace wordbridge {
+
+bool TrainingJob::NextProgress(v1::TrainProgress* out, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, timeout, [&] { return !queue_.empty() || done_; });
+  if (queue_.empty()) return false;
+  *out = std::move(queue_.front());
+  queue_.pop_front();
+  return true;
+}
+
+bool TrainingJob::done() const {
+  std::lock_guard lock(mutex_);
+  return done_ && queue_.empty();
+}
+
+grpc::Status TrainingJob::status() const {
+  std::lock_guard lock(mutex_);
+  return status_;
+}
+
+void TrainingJob::Push(v1::TrainProgress progress) {
+  progress.set_job_id(id_);
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(progress));
+  }
+  changed_.notify_all();
+}
+
+void TrainingJob::Finish(grpc::Status status) {
+  {
+    std::lock_guard lock(mutex_);
+    done_ = true;
+    status_ = std::move(status);
+  }
+  changed_.notify_all();
+}
+
+TrainingJobs::TrainingJobs(ModelStore* store, int max_concurrent)
+    : store_(store), max_concurrent_(max_concurrent) {}
+
+TrainingJobs::~TrainingJobs() {
+  CancelAll();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void TrainingJobs::CancelAll() {
+  std::lock_guard lock(mutex_);
+  for (auto& [name, job] : running_) job->Cancel();
+}
+
+bool TrainingJobs::IsTraining(const std::string& model) const {
+  std::lock_guard lock(mutex_);
+  return running_.count(model) > 0;
+}
+
+std::shared_ptr<TrainingJob> TrainingJobs::Start(JobSpec spec) {
+  std::lock_guard lock(mutex_);
+  if (running_.count(spec.model)) {
+    throw FailedPreconditionError("model '" + spec.model + "' is already being trained by job " +
+                                  running_[spec.model]->id());
+  }
+  if (static_cast<int>(running_.size()) >= max_concurrent_) {
+    throw ResourceExhaustedError("the server already runs " + std::to_string(running_.size()) +
+                                 " training job(s), its limit; try again when one finishes");
+  }
+  auto job = std::make_shared<TrainingJob>("job-" + std::to_string(next_id_++), spec.model);
+  running_[spec.model] = job;
+  threads_.emplace_back(&TrainingJobs::Run, this, job, std::move(spec));
+  return job;
+}
+
+void TrainingJobs::Run(std::shared_ptr<TrainingJob> job, JobSpec spec) {
+  const auto start = std::chrono::steady_clock::now();
+  grpc::Status status = Guarded([&] {
+    CorpusReport report;
+    auto corpus = spec.read_corpus(&report);
+    auto dev = spec.read_dev ? spec.read_dev() : std::vector<SentencePair>{};
+    v1::TrainProgress started;
+    started.set_stage(v1::TrainProgress::STARTED);
+    started.set_total_epochs(spec.options.epochs);
+    started.set_training_pairs(report.kept);
+    started.set_skipped_pairs(report.skipped());
+    started.set_message("corpus: " + report.Summary() + "; dev pairs: " + std::to_string(dev.size()));
+    job->Push(started);
+    auto on_epoch = [&](const EpochProgress& p) {
+      v1::TrainProgress msg;
+      msg.set_stage(v1::TrainProgress::EPOCH);
+      msg.set_epoch(p.epoch);
+      msg.set_total_epochs(p.total_epochs);
+      msg.set_loss(p.loss);
+      msg.set_tokens_per_second(p.tokens_per_second);
+      msg.set_dev_bleu(p.dev_bleu);
+      msg.set_elapsed_seconds(p.elapsed_seconds);
+      msg.set_eta_seconds(p.eta_seconds);
+      job->Push(msg);
+    };
+    auto result = TrainModel(spec.config, corpus, dev, spec.options, report, on_epoch, &job->stop_);
+    auto bundle = store_->Publish(spec.model, std::move(result.parts));
+    v1::TrainProgress done;
+    done.set_stage(v1::TrainProgress::DONE);
+    done.set_version(bundle->version());
+    done.set_total_epochs(spec.options.epochs);
+    done.set_epoch(static_cast<int32_t>(bundle->metrics().at("epochs")));
+    done.set_loss(bundle->metrics().at("train_loss"));
+    done.set_tokens_per_second(bundle->metrics().at("tokens_per_second"));
+    auto bleu = bundle->metrics().find("dev_bleu");
+    done.set_dev_bleu(bleu == bundle->metrics().end() ? -1 : bleu->second);
+    done.set_training_pairs(result.report.kept);
+    done.set_skipped_pairs(result.report.skipped());
+    done.set_elapsed_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    done.set_message("published " + spec.model + " version " + bundle->version() + " (" + result.stop_reason +
+                     "; " + result.report.Summary() + ")");
+    job->Push(done);
+    return grpc::Status::OK;
+  });
+  if (!status.ok()) std::cerr << "training job " << job->id() << " failed: " << status.error_message() << std::endl;
+  {
+    std::lock_guard lock(mutex_);
+    running_.erase(job->model());
+  }
+  job->Finish(status);
+}
+
+}  // namespace wordbridge

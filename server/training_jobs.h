@@ -1,0 +1,83 @@
+// Training jobs: each Train request becomes a job on its own thread, so the RPC thread only relays
+// progress. A job ends by publishing a new model version to the store, or with an error status.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "model/common/cancellation.h"
+#include "model/store/model_store.h"
+#include "model/train/trainer.h"
+#include "wordbridge/v1/wordbridge.pb.h"
+
+namespace wordbridge {
+
+// What a job trains on, resolved from the request.
+struct JobSpec {
+  std::string model;
+  ModelConfig config;
+  TrainingOptions options;
+  // Reads the corpus (and dev set) on the job's thread: files can be large.
+  std::function<std::vector<SentencePair>(CorpusReport*)> read_corpus;
+  std::function<std::vector<SentencePair>()> read_dev;
+};
+
+class TrainingJob {
+ public:
+  explicit TrainingJob(std::string id, std::string model) : id_(std::move(id)), model_(std::move(model)) {}
+  const std::string& id() const { return id_; }
+  const std::string& model() const { return model_; }
+
+  // Waits up to `timeout` for the next progress message. Returns false on timeout or when the job has
+  // finished and every message was taken (then done() is true).
+  bool NextProgress(v1::TrainProgress* out, std::chrono::milliseconds timeout);
+  bool done() const;
+  grpc::Status status() const;  // final status once done()
+  void Cancel() { stop_.RequestStop(); }
+
+ private:
+  friend class TrainingJobs;
+  void Push(v1::TrainProgress progress);
+  void Finish(grpc::Status status);
+
+  std::string id_;
+  std::string model_;
+  StopToken stop_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<v1::TrainProgress> queue_;
+  bool done_ = false;
+  grpc::Status status_;
+};
+
+class TrainingJobs {
+ public:
+  TrainingJobs(ModelStore* store, int max_concurrent);
+  ~TrainingJobs();  // cancels and joins every job
+
+  // Starts a job. RESOURCE_EXHAUSTED when max_concurrent jobs run; FAILED_PRECONDITION when the model
+  // is already being trained.
+  std::shared_ptr<TrainingJob> Start(JobSpec spec);
+  // True while a job trains `model`.
+  bool IsTraining(const std::string& model) const;
+  void CancelAll();
+
+ private:
+  void Run(std::shared_ptr<TrainingJob> job, JobSpec spec);
+
+  ModelStore* store_;
+  int max_concurrent_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<TrainingJob>> running_;  // by model name
+  std::vector<std::thread> threads_;
+  uint64_t next_id_ = 1;
+};
+
+}  // namespace wordbridge

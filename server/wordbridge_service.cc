@@ -1,0 +1,243 @@
+#include "server/wordbridge_service.h"
+
+#include <filesystem>
+
+#include "model/common/errors.h"
+#include "server/proto_convert.h"
+#include "server/status_mapping.h"
+
+namespace wordbridge {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void RequireModelName(const std::string& model) {
+  if (model.empty()) throw InvalidArgumentError("request names no model");
+}
+
+// Stops long requests when the client cancels or the deadline passes.
+std::unique_ptr<StopToken> TokenFor(grpc::ServerContext* context) {
+  auto token = std::make_unique<StopToken>(context->deadline());
+  token->SetExternalCheck([context] { return context->IsCancelled(); });
+  return token;
+}
+
+}  // namespace
+
+WordBridgeService::WordBridgeService(ModelStore* store, TrainingJobs* jobs, std::string data_dir,
+                                     ServiceLimits limits)
+    : store_(store), jobs_(jobs), data_dir_(std::move(data_dir)), limits_(limits) {}
+
+std::shared_ptr<const ModelBundle> WordBridgeService::Resolve(const std::string& model,
+                                                             const std::string& version) const {
+  RequireModelName(model);
+  if (!store_->Has(model) && jobs_->IsTraining(model)) {
+    throw FailedPreconditionError("model '" + model + "' has no trained version yet; its first training job is running");
+  }
+  return store_->Get(model, version);
+}
+
+std::string WordBridgeService::DataPath(const std::string& relative) const {
+  if (data_dir_.empty()) {
+    throw FailedPreconditionError("the server was started without --data-dir; send the corpus inline");
+  }
+  if (relative.empty() || fs::path(relative).is_absolute()) {
+    throw InvalidArgumentError("corpus path '" + relative + "' must be relative to the server's data directory");
+  }
+  const fs::path root = fs::weakly_canonical(data_dir_);
+  const fs::path full = fs::weakly_canonical(root / relative);
+  auto [root_end, full_it] = std::mismatch(root.begin(), root.end(), full.begin(), full.end());
+  if (root_end != root.end() || full == root) {
+    throw InvalidArgumentError("corpus path '" + relative + "' is outside the server's data directory");
+  }
+  if (!fs::is_regular_file(full)) throw NotFoundError("no file '" + relative + "' in the server's data directory");
+  return full.string();
+}
+
+std::function<std::vector<SentencePair>(CorpusReport*)> WordBridgeService::CorpusReader(
+    const v1::Corpus& corpus, const std::string& what) const {
+  const int sources = (corpus.pairs_size() > 0) + !corpus.tsv_path().empty() +
+                      (!corpus.source_path().empty() || !corpus.target_path().empty());
+  if (sources == 0) return nullptr;
+  if (sources > 1) throw InvalidArgumentError(what + ": give inline pairs, a TSV path or a source/target pair, not several");
+  CorpusLimits limits;
+  if (corpus.pairs_size() > 0) {
+    if (corpus.pairs_size() > limits_.max_inline_pairs) {
+      throw ResourceExhaustedError(what + " has more than " + std::to_string(limits_.max_inline_pairs) +
+                                   " inline pairs; put it in the data directory");
+    }
+    std::vector<SentencePair> pairs;
+    for (const auto& p : corpus.pairs()) pairs.push_back({p.source(), p.target()});
+    return [pairs = std::move(pairs), limits](CorpusReport* report) { return CleanPairs(pairs, limits, report); };
+  }
+  if (!corpus.tsv_path().empty()) {
+    std::string path = DataPath(corpus.tsv_path());
+    return [path, limits](CorpusReport* report) { return ReadTsv(path, limits, report); };
+  }
+  if (corpus.source_path().empty() || corpus.target_path().empty()) {
+    throw InvalidArgumentError(what + ": a Moses-style corpus needs both source_path and target_path");
+  }
+  std::string source = DataPath(corpus.source_path()), target = DataPath(corpus.target_path());
+  return [source, target, limits](CorpusReport* report) {
+    return ReadParallelFiles(source, target, limits, report);
+  };
+}
+
+grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::TrainRequest* request,
+                                      grpc::ServerWriter<v1::TrainProgress>* writer) {
+  std::shared_ptr<TrainingJob> job;
+  grpc::Status status = Guarded([&] {
+    RequireModelName(request->model());
+    ModelStore::ValidateName(request->model());
+    JobSpec spec;
+    spec.model = request->model();
+    spec.config = ConfigFromProto(request->config());
+    spec.options = TrainingOptionsFromProto(request->options());
+    spec.options.threads = 1;
+    spec.options.checkpoint_dir = store_->root() + "/.checkpoints/" + request->model();
+    spec.read_corpus = CorpusReader(request->corpus(), "corpus");
+    if (!spec.read_corpus) throw InvalidArgumentError("the request has no corpus");
+    if (auto dev = CorpusReader(request->dev(), "dev set")) {
+      spec.read_dev = [dev] {
+        CorpusReport ignored;
+        return dev(&ignored);
+      };
+    }
+    job = jobs_->Start(std::move(spec));
+    return grpc::Status::OK;
+  });
+  if (!status.ok()) return status;
+  // The first message carries the job id even before the corpus is read.
+  v1::TrainProgress accepted;
+  accepted.set_job_id(job->id());
+  accepted.set_stage(v1::TrainProgress::STARTED);
+  accepted.set_message("job " + job->id() + " accepted");
+  writer->Write(accepted);
+  v1::TrainProgress progress;
+  while (!job->done()) {
+    if (context->IsCancelled()) {
+      job->Cancel();  // the client went away: nobody would learn of the result
+      break;
+    }
+    if (job->NextProgress(&progress, std::chrono::milliseconds(200)) && !writer->Write(progress)) {
+      job->Cancel();
+      break;
+    }
+  }
+  while (!job->done()) job->NextProgress(&progress, std::chrono::milliseconds(200));
+  return job->status();
+}
+
+grpc::Status WordBridgeService::Translate(grpc::ServerContext* context, const v1::TranslateRequest* request,
+                                          v1::TranslateResponse* response) {
+  return Guarded([&] {
+    auto bundle = Resolve(request->model(), request->version());
+    if (request->sentences_size() == 0) throw InvalidArgumentError("no sentences to translate");
+    if (request->sentences_size() > limits_.max_sentences) {
+      throw ResourceExhaustedError(std::to_string(request->sentences_size()) + " sentences in one request; the limit is " +
+                                   std::to_string(limits_.max_sentences));
+    }
+    auto options = TranslationOptionsFromProto(request->options());
+    std::vector<std::string> sentences(request->sentences().begin(), request->sentences().end());
+    auto stop = TokenFor(context);
+    auto translations = bundle->Translate(sentences, options, stop.get());
+    response->set_model(bundle->name());
+    response->set_version(bundle->version());
+    for (const auto& t : translations) {
+      auto* out = response->add_translations();
+      for (const auto& h : t.hypotheses) {
+        auto* hyp = out->add_hypotheses();
+        hyp->set_text(h.text);
+        for (const auto& token : h.tokens) hyp->add_tokens(token);
+        hyp->set_score(h.score);
+        if (options.record_attention) {
+          for (float a : h.attention) hyp->add_attention(a);
+          for (const auto& s : t.source_tokens) hyp->add_source_tokens(s);
+        }
+      }
+    }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status WordBridgeService::GetEmbedding(grpc::ServerContext*, const v1::GetEmbeddingRequest* request,
+                                             v1::GetEmbeddingResponse* response) {
+  return Guarded([&] {
+    auto bundle = Resolve(request->model(), request->version());
+    const Side side = SideFromProto(request->side());
+    std::vector<float> values;
+    switch (request->query_case()) {
+      case v1::GetEmbeddingRequest::kWord: {
+        auto word = bundle->WordEmbedding(side, request->word());
+        values = std::move(word.values);
+        response->set_in_vocabulary(word.in_vocabulary);
+        response->set_token_id(word.id);
+        break;
+      }
+      case v1::GetEmbeddingRequest::kSentence:
+        if (side != Side::kSource) throw InvalidArgumentError("sentence embeddings exist for the source side only");
+        values = bundle->SentenceEmbedding(request->sentence());
+        response->set_in_vocabulary(true);
+        response->set_token_id(-1);
+        break;
+      default:
+        throw InvalidArgumentError("give a word or a sentence");
+    }
+    response->set_dimension(static_cast<int32_t>(values.size()));
+    response->mutable_vector()->Add(values.begin(), values.end());
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status WordBridgeService::NearestWords(grpc::ServerContext*, const v1::NearestWordsRequest* request,
+                                             v1::NearestWordsResponse* response) {
+  return Guarded([&] {
+    auto bundle = Resolve(request->model(), request->version());
+    const Side side = SideFromProto(request->side());
+    const int k = request->k() == 0 ? 10 : request->k();
+    if (k < 1 || k > limits_.max_k) {
+      throw InvalidArgumentError("k must be in [1, " + std::to_string(limits_.max_k) + "]");
+    }
+    std::vector<Neighbor> neighbors;
+    switch (request->query_case()) {
+      case v1::NearestWordsRequest::kWord:
+        neighbors = bundle->NearestWords(side, request->word(), k);
+        break;
+      case v1::NearestWordsRequest::kVector: {
+        const auto& values = request->vector().values();
+        if (values.empty()) throw InvalidArgumentError("the query vector is empty");
+        neighbors = bundle->NearestToVector(side, std::vector<float>(values.begin(), values.end()), k);
+        break;
+      }
+      default:
+        throw InvalidArgumentError("give a word or a vector");
+    }
+    for (const auto& n : neighbors) {
+      auto* out = response->add_neighbors();
+      out->set_word(n.word);
+      out->set_token_id(n.id);
+      out->set_score(n.score);
+    }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status WordBridgeService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
+                                           v1::ListModelsResponse* response) {
+  return Guarded([&] {
+    for (const auto& summary : store_->List()) {
+      auto* info = response->add_models();
+      info->set_name(summary.name);
+      info->set_version(summary.serving_version);
+      for (const auto& v : summary.versions) info->add_versions(v);
+      ConfigToProto(summary.serving->config(), info->mutable_config());
+      info->set_source_vocab_size(summary.serving->config().source_vocab_size);
+      info->set_target_vocab_size(summary.serving->config().target_vocab_size);
+      for (const auto& [key, value] : summary.serving->metrics()) (*info->mutable_metrics())[key] = value;
+    }
+    return grpc::Status::OK;
+  });
+}
+
+}  // namespace wordbridge

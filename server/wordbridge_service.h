@@ -1,0 +1,53 @@
+// The wordbridge.v1.WordBridge service: each handler validates the request, turns it into the model
+// library's option structs, calls the library and maps errors to a status. Nothing else lives here.
+#pragma once
+
+#include <string>
+
+#include "model/store/model_store.h"
+#include "server/training_jobs.h"
+#include "wordbridge/v1/wordbridge.grpc.pb.h"
+
+namespace wordbridge {
+
+struct ServiceLimits {
+  // Sentences per Translate request.
+  int max_sentences = 1024;
+  // Neighbours per NearestWords request.
+  int max_k = 1000;
+  // Inline pairs per Train request (larger corpora go through the data directory).
+  int max_inline_pairs = 1000000;
+};
+
+class WordBridgeService final : public v1::WordBridge::Service {
+ public:
+  // `data_dir` may be empty: then Train accepts inline pairs only.
+  WordBridgeService(ModelStore* store, TrainingJobs* jobs, std::string data_dir, ServiceLimits limits = {});
+
+  grpc::Status Train(grpc::ServerContext* context, const v1::TrainRequest* request,
+                     grpc::ServerWriter<v1::TrainProgress>* writer) override;
+  grpc::Status Translate(grpc::ServerContext* context, const v1::TranslateRequest* request,
+                         v1::TranslateResponse* response) override;
+  grpc::Status GetEmbedding(grpc::ServerContext* context, const v1::GetEmbeddingRequest* request,
+                            v1::GetEmbeddingResponse* response) override;
+  grpc::Status NearestWords(grpc::ServerContext* context, const v1::NearestWordsRequest* request,
+                            v1::NearestWordsResponse* response) override;
+  grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
+                          v1::ListModelsResponse* response) override;
+
+ private:
+  // The bundle a request names; FAILED_PRECONDITION while its first version is still training.
+  std::shared_ptr<const ModelBundle> Resolve(const std::string& model, const std::string& version) const;
+  // A path under the data directory; INVALID_ARGUMENT for anything that escapes it.
+  std::string DataPath(const std::string& relative) const;
+  // Turns a Corpus message into a reader that runs on the job's thread.
+  std::function<std::vector<SentencePair>(CorpusReport*)> CorpusReader(const v1::Corpus& corpus,
+                                                                       const std::string& what) const;
+
+  ModelStore* store_;
+  TrainingJobs* jobs_;
+  std::string data_dir_;
+  ServiceLimits limits_;
+};
+
+}  // namespace wordbridge

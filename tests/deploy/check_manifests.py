@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""Consistency checks for the deployment manifests under deploy/ (Kubernetes + Compose).
+
+usage: python3 tests/deploy/check_manifests.py [REPO_ROOT]
+
+Parses every YAML file under deploy/ and checks that the fields which must agree across files do:
+probes vs container port, Services vs pod labels and port, model volume vs model dir and PVC,
+grace period vs drain, HPA vs Deployment, Compose vs the same settings. Prints one line per check
+and a final "N passed, M failed"; exits 1 when any check fails. Needs python3-yaml.
+"""
+import os
+import re
+import sys
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover
+    print("check_manifests: python3-yaml is not installed (apt-get install python3-yaml)")
+    print("0 passed, 1 failed")
+    sys.exit(1)
+
+
+class Checker:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name, fn):
+        """Runs fn(); it returns a detail string or raises AssertionError/KeyError with the reason."""
+        try:
+            detail = fn()
+        except (AssertionError, KeyError, TypeError, ValueError, IndexError) as e:
+            self.failed += 1
+            reason = str(e) if isinstance(e, AssertionError) else "%s: %s" % (type(e).__name__, e)
+            print("FAIL - %s: %s" % (name, reason))
+            return
+        self.passed += 1
+        print("ok   - %s%s" % (name, " (%s)" % detail if detail else ""))
+
+
+def expect(cond, message):
+    if not cond:
+        raise AssertionError(message)
+
+
+def load_all(deploy_dir):
+    """Returns {relative path: [documents]} for every .yaml/.yml under deploy/."""
+    docs = {}
+    errors = []
+    for base, _, files in os.walk(deploy_dir):
+        for f in sorted(files):
+            if not f.endswith((".yaml", ".yml")):
+                continue
+            path = os.path.join(base, f)
+            rel = os.path.relpath(path, deploy_dir)
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    docs[rel] = [d for d in yaml.safe_load_all(fh) if d is not None]
+            except yaml.YAMLError as e:
+                errors.append("%s: %s" % (rel, e))
+    return docs, errors
+
+
+def k8s_objects(docs):
+    objs = []
+    for rel, ds in docs.items():
+        if not rel.startswith("k8s" + os.sep):
+            continue
+        for d in ds:
+            if isinstance(d, dict) and "kind" in d:
+                objs.append((rel, d))
+    return objs
+
+
+def one(objs, kind, pred=lambda o: True):
+    found = [o for _, o in objs if o.get("kind") == kind and pred(o)]
+    expect(len(found) == 1, "expected exactly one %s, found %d" % (kind, len(found)))
+    return found[0]
+
+
+def duration_seconds(text):
+    """Compose durations: '15s', '1m30s', '500ms' or a bare number of seconds."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    total = 0.0
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)", str(text))
+    expect(parts and "".join(n + u for n, u in parts) == str(text), "bad duration %r" % text)
+    for number, unit in parts:
+        total += float(number) * {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6}[unit]
+    return total
+
+
+def flag_value(args, flag):
+    """Value of --flag X or --flag=X in an args list, or None."""
+    for i, a in enumerate(args):
+        if a == flag and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def main(argv):
+    root = os.path.abspath(argv[1] if len(argv) > 1 else os.path.join(os.path.dirname(__file__), "..", ".."))
+    deploy_dir = os.path.join(root, "deploy")
+    c = Checker()
+    docs, errors = load_all(deploy_dir)
+
+    def parse_all():
+        expect(not errors, "YAML errors: " + "; ".join(errors))
+        expect(docs, "no YAML files under %s" % deploy_dir)
+        return "%d files" % len(docs)
+
+    c.check("every YAML file under deploy/ parses", parse_all)
+    if errors or not docs:
+        print("%d passed, %d failed" % (c.passed, c.failed))
+        return 1
+
+    objs = k8s_objects(docs)
+    ctx = {}
+
+    # ---------------------------------------------------------------- kustomization
+    def kustomization():
+        k = docs.get(os.path.join("k8s", "kustomization.yaml"))
+        expect(k, "deploy/k8s/kustomization.yaml is missing")
+        listed = set(k[0].get("resources", []))
+        present = {os.path.basename(r) for r in docs if r.startswith("k8s" + os.sep)} - {"kustomization.yaml"}
+        expect(listed == present, "kustomization resources %s != files %s" % (sorted(listed), sorted(present)))
+        return "%d resources" % len(listed)
+
+    c.check("kustomization lists exactly the manifests in deploy/k8s", kustomization)
+
+    # ---------------------------------------------------------------- shared facts
+    def facts():
+        dep = one(objs, "Deployment")
+        pod = dep["spec"]["template"]
+        containers = pod["spec"]["containers"]
+        expect(len(containers) >= 1, "Deployment has no containers")
+        ctr = containers[0]
+        ports = ctr.get("ports", [])
+        expect(len(ports) == 1, "server container must declare exactly one port, has %d" % len(ports))
+        env_from = [e["configMapRef"]["name"] for e in ctr.get("envFrom", []) if "configMapRef" in e]
+        expect(env_from, "server container has no envFrom configMapRef")
+        cm = one(objs, "ConfigMap", lambda o: o["metadata"]["name"] == env_from[0])
+        ctx.update(dep=dep, pod=pod, ctr=ctr, port=ports[0], cm=cm["data"])
+        return "Deployment %s, ConfigMap %s" % (dep["metadata"]["name"], cm["metadata"]["name"])
+
+    c.check("Deployment and the ConfigMap it reads exist", facts)
+    if "dep" not in ctx:
+        print("%d passed, %d failed" % (c.passed, c.failed))
+        return 1
+    dep, pod, ctr, port, cm = ctx["dep"], ctx["pod"], ctx["ctr"], ctx["port"], ctx["cm"]
+    container_port = port["containerPort"]
+    args = [str(a) for a in ctr.get("args", [])] + [str(a) for a in ctr.get("command", [])]
+
+    def config_port():
+        expect(container_port == 50051, "containerPort is %s, expected 50051" % container_port)
+        cfg = int(cm["WORDBRIDGE_PORT"])
+        expect(cfg == container_port, "ConfigMap WORDBRIDGE_PORT %s != containerPort %s" % (cfg, container_port))
+        arg = flag_value(args, "--port")
+        expect(arg is None or int(arg) == container_port, "args --port %s != containerPort" % arg)
+        return "50051"
+
+    c.check("container port 50051 = ConfigMap WORDBRIDGE_PORT", config_port)
+
+    def probes():
+        names = []
+        for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+            p = ctr.get(kind)
+            if p is None and kind == "startupProbe":
+                continue
+            expect(p is not None, "%s is missing" % kind)
+            expect("grpc" in p, "%s is not a grpc probe (%s)" % (kind, sorted(p)))
+            expect(p["grpc"]["port"] == container_port,
+                   "%s grpc port %s != containerPort %s" % (kind, p["grpc"]["port"], container_port))
+            # grpc.health.v1 overall status: no service name, or the empty one.
+            expect(p["grpc"].get("service", "") == "", "%s asks for service %r" % (kind, p["grpc"].get("service")))
+            names.append(kind)
+        return ", ".join(names)
+
+    c.check("probes are grpc.health.v1 on the container port", probes)
+
+    def services():
+        labels = pod["metadata"]["labels"]
+        match = dep["spec"]["selector"]["matchLabels"]
+        expect(all(labels.get(k) == v for k, v in match.items()), "Deployment selector does not match its pod labels")
+        svcs = [o for _, o in objs if o.get("kind") == "Service"]
+        expect(len(svcs) >= 2, "expected a ClusterIP and a headless Service, found %d Services" % len(svcs))
+        kinds = []
+        for s in svcs:
+            name = s["metadata"]["name"]
+            sel = s["spec"].get("selector", {})
+            expect(sel, "Service %s has no selector" % name)
+            expect(all(labels.get(k) == v for k, v in sel.items()),
+                   "Service %s selector %s does not select the pod labels %s" % (name, sel, labels))
+            for sp in s["spec"]["ports"]:
+                tp = sp.get("targetPort", sp["port"])
+                expect(tp == container_port or tp == port.get("name"),
+                       "Service %s targetPort %r is neither %s nor the port name %r" %
+                       (name, tp, container_port, port.get("name")))
+            kinds.append("headless" if s["spec"].get("clusterIP") == "None" else s["spec"].get("type", "ClusterIP"))
+        expect("headless" in kinds, "no headless Service (clusterIP: None)")
+        expect("ClusterIP" in kinds, "no ClusterIP Service")
+        return ", ".join(sorted(kinds))
+
+    c.check("Services select the pod labels and target the container port", services)
+
+    def model_volume():
+        model_dir = cm["WORDBRIDGE_MODEL_DIR"]
+        expect(model_dir == "/models", "ConfigMap WORDBRIDGE_MODEL_DIR is %r, expected /models" % model_dir)
+        arg = flag_value(args, "--model-dir")
+        expect(arg is None or arg == model_dir, "args --model-dir %s != ConfigMap %s" % (arg, model_dir))
+        mounts = [m for m in ctr.get("volumeMounts", []) if m["mountPath"] == model_dir]
+        expect(len(mounts) == 1, "no volumeMount at %s" % model_dir)
+        expect(not mounts[0].get("readOnly", False), "model volume is mounted read-only")
+        vols = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+        vol = vols.get(mounts[0]["name"])
+        expect(vol is not None, "volume %s is not defined" % mounts[0]["name"])
+        expect("persistentVolumeClaim" in vol, "volume %s is not a PVC" % vol["name"])
+        claim = vol["persistentVolumeClaim"]["claimName"]
+        pvc = one(objs, "PersistentVolumeClaim", lambda o: o["metadata"]["name"] == claim)
+        expect("ReadWriteMany" in pvc["spec"]["accessModes"],
+               "PVC %s is %s; replicas and the Job share it: needs ReadWriteMany" % (claim, pvc["spec"]["accessModes"]))
+        ctx["claim"] = claim
+        return "%s <- PVC %s" % (model_dir, claim)
+
+    c.check("model volume at the ConfigMap's model dir comes from the RWX PVC", model_volume)
+
+    def grace():
+        drain = int(cm["WORDBRIDGE_DRAIN_SECONDS"])
+        grace_s = pod["spec"].get("terminationGracePeriodSeconds", 30)
+        pre = 0
+        cmd = ctr.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+        if cmd and cmd[0].endswith("sleep"):
+            pre = int(cmd[1])
+        expect(pre > 0, "no preStop sleep: SIGTERM may arrive before the endpoints drop the pod")
+        expect(grace_s > drain + pre,
+               "terminationGracePeriodSeconds %s <= preStop %ss + WORDBRIDGE_DRAIN_SECONDS %s" % (grace_s, pre, drain))
+        liveness = ctr["livenessProbe"]
+        window = liveness.get("periodSeconds", 10) * liveness.get("failureThreshold", 3)
+        expect(window > drain, "liveness would kill a draining pod: %ss <= drain %ss" % (window, drain))
+        return "%ss > %ss preStop + %ss drain" % (grace_s, pre, drain)
+
+    c.check("termination grace period > preStop + drain seconds", grace)
+
+    def resources():
+        res = ctr.get("resources", {})
+        for part in ("requests", "limits"):
+            for key in ("cpu", "memory"):
+                expect(key in res.get(part, {}), "resources.%s.%s is missing" % (part, key))
+        threads = cm.get("WORDBRIDGE_THREADS")
+        cpu = str(res["requests"]["cpu"])
+        cpus = float(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+        expect(threads and int(threads) <= cpus, "WORDBRIDGE_THREADS %s > CPU request %s" % (threads, cpu))
+        return "requests %s, limits %s" % (res["requests"], res["limits"])
+
+    c.check("resources set and threads fit the CPU request", resources)
+
+    def security():
+        psc = pod["spec"].get("securityContext", {})
+        csc = ctr.get("securityContext", {})
+        expect(psc.get("runAsNonRoot") or csc.get("runAsNonRoot"), "runAsNonRoot is not set")
+        uid = csc.get("runAsUser", psc.get("runAsUser"))
+        expect(uid not in (None, 0), "runAsUser must be a non-zero uid, is %r" % uid)
+        expect(csc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation is not false")
+        return "uid %s" % uid
+
+    c.check("pods run as non-root", security)
+
+    def hpa():
+        h = one(objs, "HorizontalPodAutoscaler")
+        expect(h["apiVersion"] == "autoscaling/v2", "HPA apiVersion %s, expected autoscaling/v2" % h["apiVersion"])
+        ref = h["spec"]["scaleTargetRef"]
+        expect(ref["kind"] == "Deployment" and ref["name"] == dep["metadata"]["name"],
+               "HPA targets %s/%s, not Deployment/%s" % (ref["kind"], ref["name"], dep["metadata"]["name"]))
+        expect(ref.get("apiVersion", "apps/v1") == "apps/v1", "HPA scaleTargetRef apiVersion %s" % ref.get("apiVersion"))
+        metrics = [m["resource"]["name"] for m in h["spec"].get("metrics", []) if m.get("type") == "Resource"]
+        expect("cpu" in metrics, "HPA has no cpu Resource metric")
+        expect(h["spec"]["minReplicas"] <= h["spec"]["maxReplicas"], "minReplicas > maxReplicas")
+        return "Deployment/%s on cpu" % ref["name"]
+
+    c.check("HPA targets the Deployment on CPU", hpa)
+
+    def job():
+        j = one(objs, "Job")
+        jpod = j["spec"]["template"]
+        jc = jpod["spec"]["containers"][0]
+        expect(jc["image"] == ctr["image"], "Job image %s != Deployment image %s" % (jc["image"], ctr["image"]))
+        model_dir = cm["WORDBRIDGE_MODEL_DIR"]
+        mounts = [m for m in jc.get("volumeMounts", []) if m["mountPath"] == model_dir]
+        expect(mounts, "Job does not mount the model store at %s" % model_dir)
+        vols = {v["name"]: v for v in jpod["spec"].get("volumes", [])}
+        claim = vols[mounts[0]["name"]].get("persistentVolumeClaim", {}).get("claimName")
+        expect(claim == ctx.get("claim"), "Job model volume claim %s != Deployment's %s" % (claim, ctx.get("claim")))
+        sel_labels = [s["spec"]["selector"] for _, s in objs if s.get("kind") == "Service"]
+        labels = jpod["metadata"].get("labels", {})
+        expect(not any(all(labels.get(k) == v for k, v in sel.items()) for sel in sel_labels),
+               "a Service selects the training Job's pod")
+        expect(jpod["spec"].get("restartPolicy") in ("Never", "OnFailure"), "Job restartPolicy must be Never/OnFailure")
+        return "publishes to PVC %s" % claim
+
+    c.check("training Job writes to the same PVC and is not behind a Service", job)
+
+    # ---------------------------------------------------------------- compose
+    def compose():
+        cd = docs.get("docker-compose.yml") or docs.get("docker-compose.yaml") or docs.get("compose.yaml")
+        expect(cd, "deploy/docker-compose.yml is missing")
+        svc = cd[0]["services"]["wordbridge"]
+        env = svc["environment"]
+        port_s = str(env["WORDBRIDGE_PORT"])
+        expect(port_s == "50051", "compose WORDBRIDGE_PORT %s" % port_s)
+        expect(any(str(p).split(":")[-1] == port_s for p in svc["ports"]), "compose publishes no port %s" % port_s)
+        hc = svc["healthcheck"]["test"]
+        expect(any(("127.0.0.1:%s" % port_s) in str(t) for t in hc) and "health" in hc,
+               "compose healthcheck %s does not call health on port %s" % (hc, port_s))
+        model_dir = env["WORDBRIDGE_MODEL_DIR"]
+        vols = [str(v) for v in svc["volumes"]]
+        named = [v.split(":")[0] for v in vols if v.split(":")[1] == model_dir]
+        expect(named and named[0] in (cd[0].get("volumes") or {}), "no named volume mounted at %s" % model_dir)
+        expect(any(v.split(":")[1] == env["WORDBRIDGE_DATA_DIR"] and v.endswith(":ro") for v in vols),
+               "data dir is not a read-only bind mount")
+        drain = int(env["WORDBRIDGE_DRAIN_SECONDS"])
+        g = duration_seconds(svc.get("stop_grace_period", "10s"))
+        expect(g > drain, "compose stop_grace_period %ss <= WORDBRIDGE_DRAIN_SECONDS %s" % (g, drain))
+        return "grace %gs > drain %ss" % (g, drain)
+
+    c.check("compose: port, healthcheck, volumes, stop_grace_period > drain", compose)
+
+    print("%d passed, %d failed" % (c.passed, c.failed))
+    return 1 if c.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
