@@ -1,19 +1,21 @@
 #include "model/text/tokenizer.h"
 
-#include <sentencepiece_processor.h>
-#include <sentencepiece_trainer.h>
+#include <dlfcn.h>
 #include <unicode/brkiter.h>
 #include <unicode/uchar.h>
 #include <unicode/uscript.h>
 #include <unicode/unistr.h>
 #include <unicode/utf8.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "model/common/errors.h"
 #include "model/common/file_util.h"
+#include "model/text/spm_shim.h"
 
 namespace wordbridge {
 
@@ -123,46 +125,121 @@ class WordTokenizer : public Tokenizer {
   }
 };
 
+// The SentencePiece shim, loaded once into a link-map namespace of its own (see spm_shim.h).
+class SpmLibrary {
+ public:
+  static const SpmLibrary& Get() {
+    static const SpmLibrary library;
+    return library;
+  }
+
+  decltype(&wbspm_load) load;
+  decltype(&wbspm_release) release;
+  decltype(&wbspm_encode) encode;
+  decltype(&wbspm_decode) decode;
+  decltype(&wbspm_train) train;
+  decltype(&wbspm_free_buffer) free_buffer;
+
+  // Takes ownership of a buffer the shim filled.
+  std::string Take(WbSpmBuffer* buffer) const {
+    std::string value(buffer->data ? buffer->data : "", buffer->size);
+    free_buffer(buffer);
+    return value;
+  }
+
+ private:
+  SpmLibrary() {
+    std::vector<std::string> candidates;
+    if (const char* env = std::getenv("WORDBRIDGE_SPM_SHIM")) candidates.push_back(env);
+    std::error_code ec;
+    auto exe_dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+    if (!ec) {
+      candidates.push_back((exe_dir / "libwordbridge_spm.so").string());
+      candidates.push_back((exe_dir / ".." / "lib" / "wordbridge" / "libwordbridge_spm.so").string());
+    }
+#ifdef WORDBRIDGE_SPM_SHIM_BUILD_PATH
+    candidates.push_back(WORDBRIDGE_SPM_SHIM_BUILD_PATH);
+#endif
+    std::string errors;
+    for (const auto& path : candidates) {
+      if (!std::filesystem::exists(path)) continue;
+      handle_ = dlmopen(LM_ID_NEWLM, path.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (handle_ != nullptr) break;
+      errors += std::string(" ") + dlerror();
+    }
+    if (handle_ == nullptr) {
+      throw FailedPreconditionError("the sentencepiece tokenizer is unavailable: libwordbridge_spm.so not found" +
+                                    errors);
+    }
+    load = Resolve<decltype(load)>("wbspm_load");
+    release = Resolve<decltype(release)>("wbspm_release");
+    encode = Resolve<decltype(encode)>("wbspm_encode");
+    decode = Resolve<decltype(decode)>("wbspm_decode");
+    train = Resolve<decltype(train)>("wbspm_train");
+    free_buffer = Resolve<decltype(free_buffer)>("wbspm_free_buffer");
+  }
+
+  template <typename Fn>
+  Fn Resolve(const char* name) const {
+    void* symbol = dlsym(handle_, name);
+    if (symbol == nullptr) throw FailedPreconditionError(std::string("sentencepiece shim lacks ") + name);
+    return reinterpret_cast<Fn>(symbol);
+  }
+
+  void* handle_ = nullptr;
+};
+
 class SentencePieceTokenizer : public Tokenizer {
  public:
-  explicit SentencePieceTokenizer(const std::string& serialized_model) : serialized_(serialized_model) {
-    auto status = processor_.LoadFromSerializedProto(serialized_);
-    if (!status.ok()) throw FailedPreconditionError("bad sentencepiece model: " + status.ToString());
+  explicit SentencePieceTokenizer(std::string serialized_model)
+      : library_(SpmLibrary::Get()), serialized_(std::move(serialized_model)) {
+    WbSpmBuffer error{};
+    if (library_.load(serialized_.data(), serialized_.size(), &processor_, &error) != 0) {
+      throw FailedPreconditionError("bad sentencepiece model: " + library_.Take(&error));
+    }
   }
+  ~SentencePieceTokenizer() override { library_.release(processor_); }
+
   std::string name() const override { return "sentencepiece"; }
   std::vector<std::string> Tokenize(const std::string& text) const override {
-    std::vector<std::string> pieces;
-    auto status = processor_.Encode(text, &pieces);
-    if (!status.ok()) throw InvalidArgumentError("sentencepiece: " + status.ToString());
-    return pieces;
+    std::string line = text;
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    WbSpmBuffer pieces{}, error{};
+    if (library_.encode(processor_, line.data(), line.size(), &pieces, &error) != 0) {
+      throw InvalidArgumentError("sentencepiece: " + library_.Take(&error));
+    }
+    std::vector<std::string> out;
+    std::string joined = library_.Take(&pieces);
+    size_t start = 0;
+    for (size_t i = 0; i <= joined.size(); ++i) {
+      if (i == joined.size() || joined[i] == '\n') {
+        if (i > start) out.push_back(joined.substr(start, i - start));
+        start = i + 1;
+      }
+    }
+    return out;
   }
   std::string Detokenize(const std::vector<std::string>& tokens) const override {
-    std::string text;
-    auto status = processor_.Decode(tokens, &text);
-    if (!status.ok()) return JoinWithSpaces(tokens);
-    return text;
+    std::string joined;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (i) joined += '\n';
+      joined += tokens[i];
+    }
+    WbSpmBuffer text{}, error{};
+    if (library_.decode(processor_, joined.data(), joined.size(), &text, &error) != 0) {
+      library_.Take(&error);
+      return JoinWithSpaces(tokens);
+    }
+    return library_.Take(&text);
   }
   void Save(const std::string& path_prefix) const override {
     WriteFileAtomically(path_prefix + ".spm", serialized_);
   }
 
  private:
+  const SpmLibrary& library_;
   std::string serialized_;
-  sentencepiece::SentencePieceProcessor processor_;
-};
-
-// Feeds sentences to the SentencePiece trainer without a temporary file.
-class VectorSentenceIterator : public sentencepiece::SentenceIterator {
- public:
-  explicit VectorSentenceIterator(const std::vector<std::string>& text) : text_(text) {}
-  bool done() const override { return index_ >= text_.size(); }
-  void Next() override { ++index_; }
-  const std::string& value() const override { return text_[index_]; }
-  sentencepiece::util::Status status() const override { return {}; }
-
- private:
-  const std::vector<std::string>& text_;
-  size_t index_ = 0;
+  void* processor_ = nullptr;
 };
 
 std::unique_ptr<Tokenizer> TrainSentencePiece(const std::vector<std::string>& text,
@@ -175,11 +252,19 @@ std::unique_ptr<Tokenizer> TrainSentencePiece(const std::vector<std::string>& te
                      " --input_sentence_size=2000000 --shuffle_input_sentence=true"
                      " --num_threads=" + std::to_string(std::max(1, options.threads)) +
                      " --minloglevel=2 --unk_id=0 --bos_id=-1 --eos_id=-1 --pad_id=-1";
-  VectorSentenceIterator iterator(text);
-  std::string serialized;
-  auto status = sentencepiece::SentencePieceTrainer::Train(args, &iterator, &serialized);
-  if (!status.ok()) throw InvalidArgumentError("sentencepiece training failed: " + status.ToString());
-  return std::make_unique<SentencePieceTokenizer>(serialized);
+  std::string joined;
+  for (const auto& line : text) {
+    std::string clean = line;
+    std::replace(clean.begin(), clean.end(), '\n', ' ');
+    joined += clean;
+    joined += '\n';
+  }
+  const SpmLibrary& library = SpmLibrary::Get();
+  WbSpmBuffer model{}, error{};
+  if (library.train(args.c_str(), joined.data(), joined.size(), &model, &error) != 0) {
+    throw InvalidArgumentError("sentencepiece training failed: " + library.Take(&error));
+  }
+  return std::make_unique<SentencePieceTokenizer>(library.Take(&model));
 }
 
 }  // namespace

@@ -1,0 +1,44 @@
+// Shared helpers for model tests: the seed's toy model, trained once per test binary.
+#pragma once
+
+#include <memory>
+
+#include "model/store/model_bundle.h"
+#include "model/train/seed_corpus.h"
+#include "model/train/trainer.h"
+
+namespace wordbridge {
+
+// Trains `config` on the toy pairs with `options` and wraps the result as a bundle.
+inline std::shared_ptr<const ModelBundle> TrainToy(const ModelConfig& config, const TrainingOptions& options) {
+  CorpusReport report;
+  auto pairs = CleanPairs(SeedToyPairs(), CorpusLimits{}, &report);
+  auto result = TrainModel(config, pairs, {}, options, report, nullptr, nullptr);
+  return std::make_shared<const ModelBundle>("toy", "1", std::move(result.parts));
+}
+
+// The seed program: its architecture, defaults and schedule. Trained once, shared by the tests.
+inline std::shared_ptr<const ModelBundle> SeedToy() {
+  static auto bundle = TrainToy(ModelConfig::ForArchitecture("seed"), TrainingOptions{});
+  return bundle;
+}
+
+// A small attention model on the toy pairs (for shapes and search behaviour, not quality).
+inline std::shared_ptr<const ModelBundle> AttentionToy() {
+  static auto bundle = [] {
+    auto config = ModelConfig::ForArchitecture("attention");
+    config.tokenizer = "whitespace";
+    config.max_vocab_size = 0;
+    config.embed_dim = 16;
+    config.hidden_dim = 32;
+    config.dropout = 0.1;
+    TrainingOptions options;
+    options.epochs = 40;
+    options.batch_size = 5;
+    options.learning_rate = 0.01;
+    return TrainToy(config, options);
+  }();
+  return bundle;
+}
+
+}  // namespace wordbridge

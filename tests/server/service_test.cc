@@ -1,0 +1,352 @@
+// The WordBridge service in process (gRPC's in-process channel): every RPC and every error code.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "client/wordbridge_client.h"
+#include "server/training_jobs.h"
+#include "server/wordbridge_service.h"
+#include "tests/model/test_util.h"
+
+namespace wordbridge {
+namespace {
+
+namespace fs = std::filesystem;
+using grpc::StatusCode;
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new fs::path(fs::temp_directory_path() / ("wb_service_" + std::to_string(::getpid())));
+    fs::remove_all(*root_);
+    fs::create_directories(*root_ / "data" / "sub");
+    std::ofstream(*root_ / "data" / "toy.tsv") << "我 爱 自然 语言 处理\tI love natural language processing\n"
+                                                 "今天 天气 很 好\tToday weather is good\n";
+    std::ofstream(*root_ / "data" / "src.txt") << "我 爱\n今天 好\n";
+    std::ofstream(*root_ / "data" / "tgt.txt") << "I love\nToday good\n";
+    std::ofstream(*root_ / "data" / "bad.tsv") << "no tab\n\t\n";
+    std::ofstream(*root_ / "secret.tsv") << "a\tb\n";
+    store_ = new ModelStore((*root_ / "models").string());
+    const auto& toy = *SeedToy();
+    store_->Publish("toy", ModelParts{toy.config(), std::shared_ptr<const Tokenizer>(LoadTokenizer("whitespace", "")),
+                                      std::shared_ptr<const Tokenizer>(LoadTokenizer("whitespace", "")),
+                                      toy.vocabulary(Side::kSource), toy.vocabulary(Side::kTarget),
+                                      std::shared_ptr<Seq2SeqNet>(&toy.network(), [](Seq2SeqNet*) {}), toy.metrics()});
+    jobs_ = new TrainingJobs(store_, 1);
+    ServiceLimits limits;
+    limits.max_sentences = 8;
+    service_ = new WordBridgeService(store_, jobs_, (*root_ / "data").string(), limits);
+    no_data_service_ = new WordBridgeService(store_, jobs_, "", limits);
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    builder.RegisterService(service_);
+    server_ = builder.BuildAndStart().release();
+    grpc::ServerBuilder no_data_builder;
+    no_data_builder.RegisterService(no_data_service_);
+    no_data_server_ = no_data_builder.BuildAndStart().release();
+  }
+  static void TearDownTestSuite() {
+    server_->Shutdown();
+    no_data_server_->Shutdown();
+    delete jobs_;
+    delete server_;
+    delete no_data_server_;
+    delete service_;
+    delete no_data_service_;
+    delete store_;
+    fs::remove_all(*root_);
+    delete root_;
+  }
+
+  WordBridgeClient Client() { return WordBridgeClient(server_->InProcessChannel(grpc::ChannelArguments())); }
+
+  // Runs Train to the end, collecting its messages.
+  grpc::Status Train(const v1::TrainRequest& request, std::vector<v1::TrainProgress>* messages = nullptr) {
+    return Client().Train(request, [&](const v1::TrainProgress& p) {
+      if (messages) messages->push_back(p);
+    });
+  }
+
+  static v1::TrainRequest ToyTrainRequest(const std::string& model, int epochs) {
+    v1::TrainRequest request;
+    request.set_model(model);
+    request.mutable_config()->set_architecture("seed");
+    request.mutable_options()->set_epochs(epochs);
+    for (const auto& pair : SeedToyPairs()) {
+      auto* p = request.mutable_corpus()->add_pairs();
+      p->set_source(pair.source);
+      p->set_target(pair.target);
+    }
+    return request;
+  }
+
+  static fs::path* root_;
+  static ModelStore* store_;
+  static TrainingJobs* jobs_;
+  static WordBridgeService* service_;
+  static WordBridgeService* no_data_service_;
+  static grpc::Server* server_;
+  static grpc::Server* no_data_server_;
+};
+
+fs::path* ServiceTest::root_;
+ModelStore* ServiceTest::store_;
+TrainingJobs* ServiceTest::jobs_;
+WordBridgeService* ServiceTest::service_;
+WordBridgeService* ServiceTest::no_data_service_;
+grpc::Server* ServiceTest::server_;
+grpc::Server* ServiceTest::no_data_server_;
+
+TEST_F(ServiceTest, TranslateReturnsOneTranslationPerSentenceInOrder) {
+  v1::TranslateRequest request;
+  request.set_model("toy");
+  request.add_sentences("今天 天气 很 好");
+  request.add_sentences("我 爱 自然 语言 处理");
+  v1::TranslateResponse response;
+  auto status = Client().Translate(request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.translations_size(), 2);
+  EXPECT_EQ(response.translations(0).hypotheses(0).text(), "Today weather is good");
+  EXPECT_EQ(response.translations(1).hypotheses(0).text(), "I love natural language processing");
+  EXPECT_EQ(response.version(), "1");
+}
+
+TEST_F(ServiceTest, TranslateBeamNBest) {
+  v1::TranslateRequest request;
+  request.set_model("toy");
+  request.add_sentences("今天 天气 很 好");
+  request.mutable_options()->set_beam_size(4);
+  request.mutable_options()->set_n_best(3);
+  v1::TranslateResponse response;
+  ASSERT_TRUE(Client().Translate(request, &response).ok());
+  EXPECT_EQ(response.translations(0).hypotheses_size(), 3);
+  EXPECT_EQ(response.translations(0).hypotheses(0).text(), "Today weather is good");
+}
+
+TEST_F(ServiceTest, TranslateErrors) {
+  auto call = [&](const v1::TranslateRequest& request) {
+    v1::TranslateResponse response;
+    return Client().Translate(request, &response).error_code();
+  };
+  v1::TranslateRequest request;
+  request.add_sentences("今天");
+  EXPECT_EQ(call(request), StatusCode::INVALID_ARGUMENT);  // no model
+  request.set_model("missing");
+  EXPECT_EQ(call(request), StatusCode::NOT_FOUND);
+  request.set_model("toy");
+  request.set_version("42");
+  EXPECT_EQ(call(request), StatusCode::NOT_FOUND);
+  request.set_version("");
+  request.mutable_options()->set_beam_size(1000);
+  EXPECT_EQ(call(request), StatusCode::INVALID_ARGUMENT);
+  request.mutable_options()->set_beam_size(2);
+  request.mutable_options()->set_n_best(3);
+  EXPECT_EQ(call(request), StatusCode::INVALID_ARGUMENT);
+  request.clear_options();
+  for (int i = 0; i < 9; ++i) request.add_sentences("今天");
+  EXPECT_EQ(call(request), StatusCode::RESOURCE_EXHAUSTED);
+  request.clear_sentences();
+  EXPECT_EQ(call(request), StatusCode::INVALID_ARGUMENT);  // nothing to translate
+}
+
+TEST_F(ServiceTest, GetEmbeddingReturnsTheWeightRow) {
+  v1::GetEmbeddingRequest request;
+  request.set_model("toy");
+  request.set_side(v1::TARGET);
+  request.set_word("learning");
+  v1::GetEmbeddingResponse response;
+  ASSERT_TRUE(Client().GetEmbedding(request, &response).ok());
+  EXPECT_TRUE(response.in_vocabulary());
+  EXPECT_EQ(response.dimension(), 64);
+  auto expected = SeedToy()->WordEmbedding(Side::kTarget, "learning");
+  ASSERT_EQ(response.vector_size(), 64);
+  for (int i = 0; i < 64; ++i) EXPECT_EQ(response.vector(i), expected.values[i]);
+
+  request.set_word("zebra");
+  ASSERT_TRUE(Client().GetEmbedding(request, &response).ok());
+  EXPECT_FALSE(response.in_vocabulary());
+  EXPECT_EQ(response.token_id(), 3);
+
+  v1::GetEmbeddingRequest sentence;
+  sentence.set_model("toy");
+  sentence.set_sentence("今天 天气 很 好");
+  ASSERT_TRUE(Client().GetEmbedding(sentence, &response).ok());
+  EXPECT_EQ(response.dimension(), 128);
+}
+
+TEST_F(ServiceTest, GetEmbeddingErrors) {
+  v1::GetEmbeddingResponse response;
+  v1::GetEmbeddingRequest request;
+  request.set_model("toy");
+  EXPECT_EQ(Client().GetEmbedding(request, &response).error_code(), StatusCode::INVALID_ARGUMENT);  // no query
+  request.set_sentence("今天");
+  request.set_side(v1::TARGET);
+  EXPECT_EQ(Client().GetEmbedding(request, &response).error_code(), StatusCode::INVALID_ARGUMENT);
+  request.set_side(v1::SOURCE);
+  request.set_sentence("   ");
+  EXPECT_EQ(Client().GetEmbedding(request, &response).error_code(), StatusCode::INVALID_ARGUMENT);
+  request.set_model("missing");
+  EXPECT_EQ(Client().GetEmbedding(request, &response).error_code(), StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServiceTest, NearestWordsByWordAndByVector) {
+  v1::NearestWordsRequest request;
+  request.set_model("toy");
+  request.set_word("学习");
+  request.set_k(3);
+  v1::NearestWordsResponse response;
+  ASSERT_TRUE(Client().NearestWords(request, &response).ok());
+  ASSERT_EQ(response.neighbors_size(), 3);
+  for (const auto& n : response.neighbors()) EXPECT_NE(n.word(), "学习");
+  EXPECT_GE(response.neighbors(0).score(), response.neighbors(1).score());
+
+  auto vector = SeedToy()->WordEmbedding(Side::kSource, "学习");
+  v1::NearestWordsRequest by_vector;
+  by_vector.set_model("toy");
+  by_vector.mutable_vector()->mutable_values()->Add(vector.values.begin(), vector.values.end());
+  by_vector.set_k(1);
+  ASSERT_TRUE(Client().NearestWords(by_vector, &response).ok());
+  EXPECT_EQ(response.neighbors(0).word(), "学习");
+}
+
+TEST_F(ServiceTest, NearestWordsErrors) {
+  v1::NearestWordsResponse response;
+  v1::NearestWordsRequest request;
+  request.set_model("toy");
+  request.set_word("不存在");
+  EXPECT_EQ(Client().NearestWords(request, &response).error_code(), StatusCode::NOT_FOUND);
+  request.set_word("学习");
+  request.set_k(100000);
+  EXPECT_EQ(Client().NearestWords(request, &response).error_code(), StatusCode::INVALID_ARGUMENT);
+  request.set_k(-1);
+  EXPECT_EQ(Client().NearestWords(request, &response).error_code(), StatusCode::INVALID_ARGUMENT);
+  v1::NearestWordsRequest wrong_dim;
+  wrong_dim.set_model("toy");
+  wrong_dim.mutable_vector()->add_values(1.0f);
+  EXPECT_EQ(Client().NearestWords(wrong_dim, &response).error_code(), StatusCode::INVALID_ARGUMENT);
+  v1::NearestWordsRequest empty;
+  empty.set_model("toy");
+  EXPECT_EQ(Client().NearestWords(empty, &response).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ServiceTest, ListModelsShowsVersionsConfigAndMetrics) {
+  v1::ListModelsResponse response;
+  ASSERT_TRUE(Client().ListModels(&response).ok());
+  auto it = std::find_if(response.models().begin(), response.models().end(),
+                         [](const v1::ModelInfo& m) { return m.name() == "toy"; });
+  ASSERT_NE(it, response.models().end());
+  EXPECT_EQ(it->config().architecture(), "seed");
+  EXPECT_EQ(it->source_vocab_size(), 22);
+  EXPECT_GT(it->metrics().count("train_loss"), 0u);
+}
+
+TEST_F(ServiceTest, TrainStreamsEpochsAndPublishesAServingModel) {
+  std::vector<v1::TrainProgress> messages;
+  auto status = Train(ToyTrainRequest("inline-toy", 50), &messages);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_FALSE(messages.empty());
+  EXPECT_FALSE(messages.front().job_id().empty());
+  EXPECT_EQ(messages.front().stage(), v1::TrainProgress::STARTED);
+  int epochs = 0;
+  for (const auto& m : messages) {
+    EXPECT_EQ(m.job_id(), messages.front().job_id());
+    if (m.stage() == v1::TrainProgress::EPOCH) {
+      ++epochs;
+      EXPECT_GT(m.tokens_per_second(), 0);
+      EXPECT_GT(m.loss(), 0);
+    }
+  }
+  EXPECT_EQ(epochs, 50);
+  EXPECT_EQ(messages.back().stage(), v1::TrainProgress::DONE);
+  EXPECT_EQ(messages.back().version(), "1");
+
+  v1::TranslateRequest request;
+  request.set_model("inline-toy");
+  request.add_sentences("我 爱 自然 语言 处理");
+  v1::TranslateResponse response;
+  ASSERT_TRUE(Client().Translate(request, &response).ok());
+  EXPECT_EQ(response.translations(0).hypotheses(0).text(), "I love natural language processing");
+}
+
+TEST_F(ServiceTest, TrainReadsFilesUnderTheDataDirectory) {
+  v1::TrainRequest request = ToyTrainRequest("file-toy", 2);
+  request.mutable_corpus()->clear_pairs();
+  request.mutable_corpus()->set_tsv_path("toy.tsv");
+  std::vector<v1::TrainProgress> messages;
+  ASSERT_TRUE(Train(request, &messages).ok());
+  EXPECT_EQ(messages.back().training_pairs(), 2);
+
+  request.set_model("moses-toy");
+  request.mutable_corpus()->clear_tsv_path();
+  request.mutable_corpus()->set_source_path("src.txt");
+  request.mutable_corpus()->set_target_path("tgt.txt");
+  ASSERT_TRUE(Train(request).ok());
+}
+
+TEST_F(ServiceTest, TrainErrors) {
+  auto with_path = [](const std::string& path) {
+    v1::TrainRequest request = ToyTrainRequest("x", 1);
+    request.mutable_corpus()->clear_pairs();
+    request.mutable_corpus()->set_tsv_path(path);
+    return request;
+  };
+  EXPECT_EQ(Train(with_path("../secret.tsv")).error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Train(with_path("sub/../../secret.tsv")).error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Train(with_path((*root_ / "secret.tsv").string())).error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Train(with_path("missing.tsv")).error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(Train(with_path("bad.tsv")).error_code(), StatusCode::INVALID_ARGUMENT);  // no usable pairs
+
+  v1::TrainRequest no_corpus = ToyTrainRequest("x", 1);
+  no_corpus.clear_corpus();
+  EXPECT_EQ(Train(no_corpus).error_code(), StatusCode::INVALID_ARGUMENT);
+  v1::TrainRequest bad_name = ToyTrainRequest("../evil", 1);
+  EXPECT_EQ(Train(bad_name).error_code(), StatusCode::INVALID_ARGUMENT);
+  v1::TrainRequest bad_arch = ToyTrainRequest("x", 1);
+  bad_arch.mutable_config()->set_architecture("transformer");
+  EXPECT_EQ(Train(bad_arch).error_code(), StatusCode::INVALID_ARGUMENT);
+  v1::TrainRequest bad_epochs = ToyTrainRequest("x", -3);
+  EXPECT_EQ(Train(bad_epochs).error_code(), StatusCode::INVALID_ARGUMENT);
+
+  WordBridgeClient no_data(no_data_server_->InProcessChannel(grpc::ChannelArguments()));
+  EXPECT_EQ(no_data.Train(with_path("toy.tsv"), nullptr).error_code(), StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(ServiceTest, ModelStillTrainingIsFailedPreconditionAndCancelStopsIt) {
+  grpc::ClientContext context;
+  auto stub = v1::WordBridge::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+  auto reader = stub->Train(&context, ToyTrainRequest("slow", 100000));
+  v1::TrainProgress first;
+  ASSERT_TRUE(reader->Read(&first));
+  EXPECT_FALSE(first.job_id().empty());
+
+  v1::TranslateRequest request;
+  request.set_model("slow");
+  request.add_sentences("今天");
+  v1::TranslateResponse response;
+  EXPECT_EQ(Client().Translate(request, &response).error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Train(ToyTrainRequest("slow", 1)).error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Train(ToyTrainRequest("another", 1)).error_code(), StatusCode::RESOURCE_EXHAUSTED);
+
+  context.TryCancel();
+  v1::TrainProgress ignored;
+  while (reader->Read(&ignored)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), StatusCode::CANCELLED);
+  // The job ends and frees its slot; nothing was published.
+  for (int i = 0; i < 100 && jobs_->IsTraining("slow"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(jobs_->IsTraining("slow"));
+  EXPECT_FALSE(store_->Has("slow"));
+}
+
+TEST_F(ServiceTest, HealthIsServing) {
+  grpc::health::v1::HealthCheckResponse::ServingStatus serving;
+  ASSERT_TRUE(Client().Health("", &serving).ok());
+  EXPECT_EQ(serving, grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+}  // namespace
+}  // namespace wordbridge
