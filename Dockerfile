@@ -31,8 +31,8 @@ ENV CCACHE_DIR=/root/.cache/ccache
 RUN --mount=type=cache,target=/root/.cache/ccache \
     cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
           -DWORDBRIDGE_BUILD_TESTS=OFF -DWORDBRIDGE_BUILD_BENCH=OFF \
- && cmake --build build -j"${BUILD_JOBS}" --target wordbridge-server wordbridge \
- && strip --strip-unneeded build/wordbridge-server build/wordbridge
+ && cmake --build build -j"${BUILD_JOBS}" --target wordbridge-server wordbridge wordbridge_spm \
+ && strip --strip-unneeded build/wordbridge-server build/wordbridge build/libwordbridge_spm.so
 
 ########## runtime libraries only (also its own cached stage) ##########
 FROM debian:bookworm-slim AS runtime-base
@@ -54,6 +54,9 @@ RUN apt-get update \
 ########## final image ##########
 FROM runtime-base AS runtime
 COPY --from=build /src/build/wordbridge-server /src/build/wordbridge /usr/local/bin/
+# SentencePiece runs behind a shim that the server dlmopen()s into its own namespace (its bundled protobuf
+# clashes with libprotobuf32); the server looks for it in <exe dir>/../lib/wordbridge/.
+COPY --from=build /src/build/libwordbridge_spm.so /usr/local/lib/wordbridge/libwordbridge_spm.so
 COPY deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 RUN chmod 0755 /usr/local/bin/docker-entrypoint.sh
 
