@@ -57,8 +57,28 @@ std::vector<std::string> ReadLines(std::istream& in) {
   return lines;
 }
 
+// Reads a local Moses-style pair of line-aligned files into inline pairs. Extra lines in the longer
+// file are sent with an empty side, so the server counts them as misaligned input.
+void AddParallelPairs(const std::string& source_path, const std::string& target_path, v1::Corpus* corpus) {
+  std::ifstream s(source_path), t(target_path);
+  if (!s) throw std::runtime_error("cannot open " + source_path);
+  if (!t) throw std::runtime_error("cannot open " + target_path);
+  auto sources = ReadLines(s), targets = ReadLines(t);
+  if (sources.size() != targets.size()) {
+    std::cerr << "warning: " << source_path << " has " << sources.size() << " lines, " << target_path << " has "
+              << targets.size() << std::endl;
+  }
+  for (size_t i = 0; i < std::max(sources.size(), targets.size()); ++i) {
+    auto* p = corpus->add_pairs();
+    p->set_source(i < sources.size() ? sources[i] : "");
+    p->set_target(i < targets.size() ? targets[i] : "");
+  }
+}
+
 struct TrainArgs {
   std::string model, corpus, server_corpus, source, target, server_source, server_target, dev, server_dev;
+  std::string dev_source, dev_target, server_dev_source, server_dev_target;
+  float dev_fraction = 0;
   std::string arch = "attention", tokenizer;
   int epochs = 0, batch_size = 0, batch_tokens = 0, embed_dim = 0, hidden_dim = 0, layers = 0, vocab_size = 0,
       min_freq = 0, patience = 0;
@@ -74,22 +94,14 @@ int RunTrain(WordBridgeClient& client, const TrainArgs& a) {
   if (!a.server_corpus.empty()) request.mutable_corpus()->set_tsv_path(a.server_corpus);
   if (!a.server_source.empty()) request.mutable_corpus()->set_source_path(a.server_source);
   if (!a.server_target.empty()) request.mutable_corpus()->set_target_path(a.server_target);
-  if (!a.source.empty() || !a.target.empty()) {
-    std::ifstream s(a.source), t(a.target);
-    if (!s || !t) throw std::runtime_error("cannot open --source/--target files");
-    auto sources = ReadLines(s), targets = ReadLines(t);
-    if (sources.size() != targets.size()) {
-      std::cerr << "warning: " << a.source << " has " << sources.size() << " lines, " << a.target << " has "
-                << targets.size() << "; the extra lines are dropped" << std::endl;
-    }
-    for (size_t i = 0; i < std::min(sources.size(), targets.size()); ++i) {
-      auto* p = request.mutable_corpus()->add_pairs();
-      p->set_source(sources[i]);
-      p->set_target(targets[i]);
-    }
-  }
+  if (!a.source.empty()) AddParallelPairs(a.source, a.target, request.mutable_corpus());
   if (!a.dev.empty()) AddTsvPairs(a.dev, request.mutable_dev());
   if (!a.server_dev.empty()) request.mutable_dev()->set_tsv_path(a.server_dev);
+  if (!a.dev_source.empty()) AddParallelPairs(a.dev_source, a.dev_target, request.mutable_dev());
+  if (!a.server_dev_source.empty()) {
+    request.mutable_dev()->set_source_path(a.server_dev_source);
+    request.mutable_dev()->set_target_path(a.server_dev_target);
+  }
   auto* c = request.mutable_config();
   c->set_architecture(a.arch);
   c->set_tokenizer(a.tokenizer);
@@ -110,6 +122,7 @@ int RunTrain(WordBridgeClient& client, const TrainArgs& a) {
   o->set_clip_norm(a.clip);
   o->set_label_smoothing(a.label_smoothing);
   o->set_patience(a.patience);
+  o->set_dev_fraction(a.dev_fraction);
 
   const bool tty = isatty(STDERR_FILENO);
   auto status = client.Train(request, [&](const v1::TrainProgress& p) {
@@ -284,10 +297,24 @@ int main(int argc, char** argv) {
       train_cmd->add_option("--server-source", train.server_source, "source file under the data directory");
   train_cmd->add_option("--server-target", train.server_target, "target file under the data directory")
       ->needs(server_source_opt);
+  server_source_opt->needs(train_cmd->get_option("--server-target"));
   corpus_opt->excludes(server_corpus_opt)->excludes(source_opt)->excludes(server_source_opt);
   server_corpus_opt->excludes(source_opt)->excludes(server_source_opt);
   auto* dev_opt = train_cmd->add_option("--dev", train.dev, "local dev TSV, sent inline");
-  train_cmd->add_option("--server-dev", train.server_dev, "dev TSV under the data directory")->excludes(dev_opt);
+  auto* server_dev_opt =
+      train_cmd->add_option("--server-dev", train.server_dev, "dev TSV under the data directory")->excludes(dev_opt);
+  auto* dev_source_opt = train_cmd->add_option("--dev-source", train.dev_source, "local dev source file (Moses)");
+  train_cmd->add_option("--dev-target", train.dev_target, "local dev target file (Moses)")->needs(dev_source_opt);
+  dev_source_opt->needs(train_cmd->get_option("--dev-target"));
+  auto* server_dev_source_opt =
+      train_cmd->add_option("--server-dev-source", train.server_dev_source, "dev source file under the data directory");
+  train_cmd->add_option("--server-dev-target", train.server_dev_target, "dev target file under the data directory")
+      ->needs(server_dev_source_opt);
+  server_dev_source_opt->needs(train_cmd->get_option("--server-dev-target"));
+  dev_opt->excludes(dev_source_opt)->excludes(server_dev_source_opt);
+  server_dev_opt->excludes(dev_source_opt)->excludes(server_dev_source_opt);
+  train_cmd->add_option("--dev-fraction", train.dev_fraction,
+                        "without a dev set: hold out this fraction of the corpus (deterministic)");
   train_cmd->add_option("--arch", train.arch, "seed or attention")->capture_default_str();
   train_cmd->add_option("--tokenizer", train.tokenizer, "whitespace, word or sentencepiece");
   train_cmd->add_option("--epochs", train.epochs, "epochs (default 50)");

@@ -87,6 +87,12 @@ void TrainingJobs::Run(std::shared_ptr<TrainingJob> job, JobSpec spec) {
     CorpusReport report;
     auto corpus = spec.read_corpus(&report);
     auto dev = spec.read_dev ? spec.read_dev() : std::vector<SentencePair>{};
+    if (dev.empty() && spec.dev_fraction > 0) {
+      auto split = SplitCorpus(corpus, spec.dev_fraction, 0.0, spec.split_seed);
+      corpus = std::move(split.train);
+      dev = std::move(split.dev);
+      report.kept = static_cast<int64_t>(corpus.size());
+    }
     v1::TrainProgress started;
     started.set_stage(v1::TrainProgress::STARTED);
     started.set_total_epochs(spec.options.epochs);

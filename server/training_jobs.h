@@ -27,6 +27,9 @@ struct JobSpec {
   // Reads the corpus (and dev set) on the job's thread: files can be large.
   std::function<std::vector<SentencePair>(CorpusReport*)> read_corpus;
   std::function<std::vector<SentencePair>()> read_dev;
+  // Without read_dev: hold out this fraction of the corpus as the dev set.
+  double dev_fraction = 0;
+  uint64_t split_seed = 1;
 };
 
 class TrainingJob {

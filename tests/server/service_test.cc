@@ -287,6 +287,30 @@ TEST_F(ServiceTest, TrainReadsFilesUnderTheDataDirectory) {
   ASSERT_TRUE(Train(request).ok());
 }
 
+TEST_F(ServiceTest, TrainWithDevSetReportsDevBleu) {
+  // A dev set from a Moses-style pair under the data directory.
+  v1::TrainRequest request = ToyTrainRequest("dev-toy", 3);
+  request.mutable_dev()->set_source_path("src.txt");
+  request.mutable_dev()->set_target_path("tgt.txt");
+  std::vector<v1::TrainProgress> messages;
+  ASSERT_TRUE(Train(request, &messages).ok());
+  int epochs_with_bleu = 0;
+  for (const auto& m : messages) {
+    if (m.stage() == v1::TrainProgress::EPOCH && m.dev_bleu() >= 0) ++epochs_with_bleu;
+  }
+  EXPECT_EQ(epochs_with_bleu, 3);
+
+  // Or held out from the corpus: 5 pairs minus a deterministic dev part.
+  v1::TrainRequest held_out = ToyTrainRequest("held-out-toy", 2);
+  held_out.mutable_options()->set_dev_fraction(0.4f);
+  messages.clear();
+  ASSERT_TRUE(Train(held_out, &messages).ok());
+  EXPECT_LT(messages.back().training_pairs(), 5);
+  EXPECT_GE(messages.back().dev_bleu(), 0);
+  held_out.mutable_options()->set_dev_fraction(0.9f);
+  EXPECT_EQ(Train(held_out).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(ServiceTest, TrainErrors) {
   auto with_path = [](const std::string& path) {
     v1::TrainRequest request = ToyTrainRequest("x", 1);
