@@ -60,7 +60,7 @@ struct DecodeResult {
 };
 
 DecodeResult Decode(const wb::ModelBundle& bundle, const std::vector<wb::SentencePair>& test, int beam,
-                    int batch, size_t limit = 0) {
+                    int batch, size_t limit = 0, int workers = 1) {
   std::vector<std::string> sources, references, hypotheses;
   for (size_t i = 0; i < test.size() && (limit == 0 || i < limit); ++i) {
     sources.push_back(test[i].source);
@@ -70,6 +70,7 @@ DecodeResult Decode(const wb::ModelBundle& bundle, const std::vector<wb::Sentenc
   options.beam_size = beam;
   options.max_batch_size = batch;
   options.replace_unknown = bundle.network().has_attention();
+  options.workers = workers;
   auto start = Clock::now();
   auto out = bundle.Translate(sources, options, nullptr);
   double seconds = Seconds(start);
@@ -118,9 +119,10 @@ double JsonNumber(const std::string& json, const std::string& key) {
 
 int main(int argc, char** argv) {
   std::string corpus_path = "data/bible/bible.es-en.tsv", results_path, python = "bench/python_seed.py";
+  std::string save_dir, load_dir, tokenizer;
   double minutes = 30, seed_minutes = 3;
   int threads = 2;
-  bool skip_python = false, skip_attention = false;
+  bool skip_python = false, skip_attention = false, skip_seed = false;
   CLI::App app{"wordbridge Bible benchmark"};
   app.add_option("--corpus", corpus_path, "es-en TSV from scripts/corpus/bible")->capture_default_str();
   app.add_option("--minutes", minutes, "attention model training budget")->capture_default_str();
@@ -131,6 +133,10 @@ int main(int argc, char** argv) {
   app.add_option("--results", results_path, "also write the report here");
   app.add_flag("--skip-python", skip_python, "do not run the Python peer");
   app.add_flag("--skip-attention", skip_attention, "only the seed architecture");
+  app.add_flag("--skip-seed", skip_seed, "only the attention architecture");
+  app.add_option("--save-attention", save_dir, "save the trained attention model in this (existing) directory");
+  app.add_option("--load-attention", load_dir, "skip attention training: measure the model saved here");
+  app.add_option("--tokenizer", tokenizer, "attention model tokenizer (default: the architecture's)");
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(threads);
 
@@ -153,6 +159,7 @@ int main(int argc, char** argv) {
   }
 
   // ---- seed architecture, batches of 64 sentences grouped by length ----
+  if (!skip_seed) {
   wb::ModelConfig seed_config = wb::ModelConfig::ForArchitecture("seed");
   wb::TrainingOptions seed_options;
   seed_options.epochs = 1000;
@@ -170,11 +177,14 @@ int main(int argc, char** argv) {
   const double flops_per_token = 3.0 * (lstm_step * (src_len / tgt_len) + lstm_step + 2.0 * H * V);
   const double seed_gflops = seed_tps * flops_per_token / 1e9;
   auto seed_greedy64 = Decode(*seed, split.test, 1, 64);
+  auto seed_greedy64_w = Decode(*seed, split.test, 1, 64, 0, threads);
   auto seed_greedy1 = Decode(*seed, split.test, 1, 1, 300);
   Say("seed: train " + Fixed(seed_tps, 0) + " target tok/s, ~" + Fixed(seed_gflops, 1) + " GFLOP/s (" +
       Fixed(100.0 * seed_gflops / matmul, 0) + "% of one matmul rate)");
   Say("seed: greedy batch 64 " + Fixed(seed_greedy64.sentences_per_second, 1) + " sent/s, batch 1 " +
-      Fixed(seed_greedy1.sentences_per_second, 1) + " sent/s, test BLEU " + Fixed(seed_greedy64.bleu, 2));
+      Fixed(seed_greedy1.sentences_per_second, 1) + " sent/s, test BLEU " + Fixed(seed_greedy64.bleu, 2) +
+      "; greedy batch 64 with " + std::to_string(threads) + " workers x 1 thread " +
+      Fixed(seed_greedy64_w.sentences_per_second, 1) + " sent/s");
 
   if (!skip_python) {
     Say("-- Python seed program (python3-torch), same data, batch 64, " + Fixed(seed_minutes, 1) + " min");
@@ -193,14 +203,22 @@ int main(int argc, char** argv) {
     if (py_tps > 0) {
       Say("ratio seed training tok/s, wordbridge / python: " + Fixed(seed_tps / py_tps, 2) + "x (target >= 2x)");
       Say("ratio greedy batch 64 sent/s, wordbridge / python one at a time: " +
-          Fixed(seed_greedy64.sentences_per_second / py_decode, 2) + "x (target >= 5x)");
+          Fixed(seed_greedy64.sentences_per_second / py_decode, 2) + "x (target >= 5x); with workers " +
+          Fixed(seed_greedy64_w.sentences_per_second / py_decode, 2) + "x");
     } else {
       Say("python peer failed; see /tmp/wb_bench_python.log");
     }
   }
 
+  }
+
   if (!skip_attention) {
     wb::ModelConfig config = wb::ModelConfig::ForArchitecture("attention");
+    if (!tokenizer.empty()) {
+      config.tokenizer = tokenizer;
+      // Word vocabularies are capped at the same size as the subword ones.
+      if (tokenizer != "sentencepiece") config.max_vocab_size = 30000;
+    }
     wb::TrainingOptions options;
     options.epochs = 1000;
     options.batch_tokens = 2500;
@@ -210,20 +228,31 @@ int main(int argc, char** argv) {
     options.max_minutes = minutes;
     options.max_dev_sentences = 400;
     options.threads = threads;
-    auto model = Train("attention (" + config.tokenizer + " " + std::to_string(config.max_vocab_size) + ", " +
-                           std::to_string(config.hidden_dim) + " units, tied), " + Fixed(minutes, 1) + " min",
-                       config, split.train, split.dev, options);
+    auto model = !load_dir.empty()
+                     ? wb::ModelBundle::Load("attention", "1", load_dir)
+                     : Train("attention (" + config.tokenizer + " " + std::to_string(config.max_vocab_size) + ", " +
+                                 std::to_string(config.hidden_dim) + " units, tied), " + Fixed(minutes, 1) + " min",
+                             config, split.train, split.dev, options);
+    if (!save_dir.empty()) model->Save(save_dir);
     auto greedy64 = Decode(*model, split.test, 1, 64);
     auto greedy1 = Decode(*model, split.test, 1, 1, 300);
     auto beam5 = Decode(*model, split.test, 5, 64);
     auto beam5_single = Decode(*model, split.test, 5, 1, 100);
-    Say("attention: train " + Fixed(model->metrics().at("tokens_per_second"), 0) + " target tok/s");
+    Say("attention: train " + Fixed(model->metrics().at("tokens_per_second"), 0) + " target tok/s over " +
+        Fixed(model->metrics().at("epochs"), 0) + " epoch(s), best dev BLEU " +
+        Fixed(model->metrics().count("dev_bleu") ? model->metrics().at("dev_bleu") : -1, 2));
     Say("attention: test BLEU greedy " + Fixed(greedy64.bleu, 2) + ", beam 5 " + Fixed(beam5.bleu, 2) +
         " (target >= 40 with beam 5)");
     Say("attention: greedy batch 64 " + Fixed(greedy64.sentences_per_second, 1) + " sent/s (target >= 450), batch 1 " +
         Fixed(greedy1.sentences_per_second, 1) + " sent/s");
     Say("attention: beam 5 batched (64) " + Fixed(beam5.sentences_per_second, 1) +
         " sent/s (target >= 40), one at a time " + Fixed(beam5_single.sentences_per_second, 1) + " sent/s");
+    // The same batches, two decoded at once with one thread each (inter-op workers).
+    auto greedy64_w = Decode(*model, split.test, 1, 64, 0, threads);
+    auto beam5_w = Decode(*model, split.test, 5, 64, 0, threads);
+    Say("attention, " + std::to_string(threads) + " workers x 1 thread: greedy batch 64 " +
+        Fixed(greedy64_w.sentences_per_second, 1) + " sent/s (BLEU " + Fixed(greedy64_w.bleu, 2) + "), beam 5 batch 64 " +
+        Fixed(beam5_w.sentences_per_second, 1) + " sent/s (BLEU " + Fixed(beam5_w.bleu, 2) + ")");
   }
   if (!results_path.empty()) std::ofstream(results_path) << report.str();
   return 0;

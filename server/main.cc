@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   app.add_option("--drain-seconds", options.drain_seconds, "NOT_SERVING period before shutdown")->capture_default_str();
   app.add_option("--reload-seconds", options.reload_seconds, "rescan the model dir for new versions (0 = never)")
       ->capture_default_str();
+  app.add_option("--decode-workers", options.decode_workers, "batches of a Translate request decoded at once")
+      ->capture_default_str();
   app.add_option("--max-training-jobs", options.max_training_jobs, "concurrent training jobs")->capture_default_str();
   app.add_flag("--bootstrap-toy", options.bootstrap_toy, "train the seed's toy model 'toy' if missing");
   CLI11_PARSE(app, argc, argv);

@@ -38,7 +38,9 @@ void ServerRunner::Start() {
     TrainToyModel(store_.get());
   }
   jobs_ = std::make_unique<TrainingJobs>(store_.get(), options_.max_training_jobs);
-  service_ = std::make_unique<WordBridgeService>(store_.get(), jobs_.get(), options_.data_dir);
+  ServiceLimits limits;
+  limits.decode_workers = options_.decode_workers;
+  service_ = std::make_unique<WordBridgeService>(store_.get(), jobs_.get(), options_.data_dir, limits);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -31,6 +31,9 @@ struct ServerOptions {
   int drain_seconds = 10;
   // Rescan the model directory for versions published by other replicas this often; 0 = never.
   int reload_seconds = 30;
+  // Translate decodes this many batches of a request at once, one thread each; 1 = one batch at a
+  // time on all --threads.
+  int decode_workers = 1;
   // Training jobs that may run at once.
   int max_training_jobs = 1;
   // Train the seed's toy model as `toy` before serving if the store has none.

@@ -145,6 +145,7 @@ grpc::Status WordBridgeService::Translate(grpc::ServerContext* context, const v1
                                    std::to_string(limits_.max_sentences));
     }
     auto options = TranslationOptionsFromProto(request->options());
+    options.workers = limits_.decode_workers;
     std::vector<std::string> sentences(request->sentences().begin(), request->sentences().end());
     auto stop = TokenFor(context);
     auto translations = bundle->Translate(sentences, options, stop.get());

@@ -15,6 +15,8 @@ struct ServiceLimits {
   int max_sentences = 1024;
   // Neighbours per NearestWords request.
   int max_k = 1000;
+  // Batches of one Translate request decoded at once (one thread each).
+  int decode_workers = 1;
   // Inline pairs per Train request (larger corpora go through the data directory).
   int max_inline_pairs = 1000000;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <numeric>
 
 #include "model/text/vocabulary.h"
 
@@ -46,37 +47,63 @@ std::vector<std::vector<SearchHypothesis>> GreedySearch::Search(Seq2SeqNet& net,
   const int64_t batch = source.size(0);
   EncoderOutput encoded;
   DecoderState state = net.Encode(source, lengths, &encoded);
-  auto limits = LimitsTensor(max_lengths, 1);
   const int64_t max_steps = *std::max_element(max_lengths.begin(), max_lengths.end());
-  auto tokens = torch::full({batch}, Vocabulary::kSos, torch::kInt64);
-  auto finished = torch::zeros({batch}, torch::kBool);
-  auto scores = torch::zeros({batch}, torch::kFloat64);
-  std::vector<torch::Tensor> steps, attention_steps;
   const bool want_attention = options.record_attention && net.has_attention();
-  for (int64_t t = 0; t < max_steps; ++t) {
+  std::vector<SearchHypothesis> found(batch);
+  // rows[i] is the sentence decoded at position i of the shrinking batch; done[i] marks positions
+  // that stopped but are still in the tensors until the next compaction.
+  std::vector<int64_t> rows(batch);
+  std::iota(rows.begin(), rows.end(), 0);
+  std::vector<char> done(batch, 0);
+  int64_t done_count = 0;
+  auto tokens = torch::full({batch}, Vocabulary::kSos, torch::kInt64);
+  for (int64_t t = 0; t < max_steps && done_count < static_cast<int64_t>(rows.size()); ++t) {
     torch::Tensor attention;
     auto logits = net.DecodeStep(encoded, &state, tokens, want_attention ? &attention : nullptr);
-    auto log_probs = torch::log_softmax(logits, 1);
-    auto next = log_probs.argmax(1);
-    auto gained = log_probs.gather(1, next.unsqueeze(1)).squeeze(1).to(torch::kFloat64);
-    scores += gained.masked_fill(finished, 0.0);
-    next = next.masked_fill(finished, Vocabulary::kEos);
-    steps.push_back(next);
-    if (want_attention) attention_steps.push_back(attention);
-    finished = finished.logical_or(next.eq(Vocabulary::kEos)).logical_or(limits.le(t + 1));
-    if (finished.all().item<bool>()) break;
+    auto next = logits.argmax(1);
+    // log p(next) = logit(next) - logsumexp(logits): the score without a full log_softmax.
+    auto gained = (logits.gather(1, next.unsqueeze(1)).squeeze(1) - logits.logsumexp(1)).to(torch::kFloat64);
+    auto next_a = next.accessor<int64_t, 1>();
+    auto gained_a = gained.accessor<double, 1>();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (done[i]) continue;
+      SearchHypothesis& hyp = found[rows[i]];
+      hyp.score += gained_a[i];
+      const int64_t id = next_a[i];
+      if (id != Vocabulary::kEos) {
+        hyp.ids.push_back(id);
+        if (want_attention) {
+          auto row = attention[i].to(torch::kFloat32).contiguous();
+          hyp.attention.emplace_back(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+        }
+      }
+      if (id == Vocabulary::kEos || t + 1 >= max_lengths[rows[i]]) {
+        done[i] = 1;
+        ++done_count;
+      }
+    }
     tokens = next;
+    // Drop stopped sentences from the batch once enough have stopped: later steps cost less.
+    const int64_t active = static_cast<int64_t>(rows.size()) - done_count;
+    if (active > 0 && done_count * 8 >= static_cast<int64_t>(rows.size())) {
+      std::vector<int64_t> keep, kept_rows;
+      for (size_t i = 0; i < rows.size(); ++i) {
+        if (!done[i]) {
+          keep.push_back(static_cast<int64_t>(i));
+          kept_rows.push_back(rows[i]);
+        }
+      }
+      auto index = torch::tensor(keep, torch::kInt64);
+      encoded = SelectBatch(encoded, index);
+      state = SelectBatch(state, index);
+      tokens = tokens.index_select(0, index);
+      rows = std::move(kept_rows);
+      done.assign(rows.size(), 0);
+      done_count = 0;
+    }
   }
-  auto sequences = torch::stack(steps, 1);
-  auto attention = want_attention ? torch::stack(attention_steps, 1).to(torch::kFloat32) : torch::Tensor();
   std::vector<std::vector<SearchHypothesis>> results(batch);
-  for (int64_t b = 0; b < batch; ++b) {
-    SearchHypothesis hyp;
-    hyp.ids = IdsUntilEos(sequences, b);
-    hyp.score = scores[b].item<double>();
-    hyp.attention = AttentionRows(attention, b, hyp.ids.size());
-    results[b].push_back(std::move(hyp));
-  }
+  for (int64_t b = 0; b < batch; ++b) results[b].push_back(std::move(found[b]));
   return results;
 }
 
@@ -86,29 +113,57 @@ std::vector<std::vector<SearchHypothesis>> BeamSearch::Search(Seq2SeqNet& net, c
                                                               const SearchOptions& options) const {
   const int64_t batch = source.size(0);
   const int64_t beam = options.beam_size;
+  const int64_t n_best = std::min<int64_t>(std::max(1, options.n_best), beam);
+  const bool want_attention = options.record_attention && net.has_attention();
+  const float neg_inf = -std::numeric_limits<float>::infinity();
   EncoderOutput encoded;
   DecoderState state = net.Encode(source, lengths, &encoded);
-  // Every sentence's rows are repeated `beam` times; beams of one sentence share encoder rows, so
-  // only the decoder state needs reordering as beams move.
+  // Rows are grouped by sentence: group g holds its `beam` hypotheses at rows [g*beam, (g+1)*beam).
+  // Beams of one sentence share encoder rows, so only the decoder state follows the beams.
   auto expand = torch::arange(batch, torch::kInt64).repeat_interleave(beam);
   encoded = SelectBatch(encoded, expand);
   state = SelectBatch(state, expand);
+  std::vector<int64_t> sentences(batch);  // sentence of each group
+  std::iota(sentences.begin(), sentences.end(), 0);
   auto limits = LimitsTensor(max_lengths, beam);
   const int64_t max_steps = *std::max_element(max_lengths.begin(), max_lengths.end());
-  const float neg_inf = -std::numeric_limits<float>::infinity();
 
   auto scores = torch::zeros({batch, beam}, torch::kFloat32);
-  if (beam > 1) scores.slice(1, 1).fill_(neg_inf);  // start from one live beam per sentence
+  if (beam > 1) scores.slice(1, 1).fill_(neg_inf);  // one live hypothesis per sentence at the start
   scores = scores.view({-1});
   auto tokens = torch::full({batch * beam}, Vocabulary::kSos, torch::kInt64);
   auto finished = torch::zeros({batch * beam}, torch::kBool);
   auto out_lengths = torch::zeros({batch * beam}, torch::kInt64);
   auto sequences = torch::empty({batch * beam, 0}, torch::kInt64);
   torch::Tensor attention_history;
-  const bool want_attention = options.record_attention && net.has_attention();
-  auto sentence_offset = (torch::arange(batch, torch::kInt64) * beam).unsqueeze(1);
+  std::vector<std::vector<SearchHypothesis>> results(batch);
+  std::vector<char> extracted(batch, 0);  // per group: hypotheses already taken
 
-  for (int64_t t = 0; t < max_steps; ++t) {
+  // Ranks a group's hypotheses by length-normalised score and keeps the n best.
+  auto extract = [&](int64_t group) {
+    auto raw = scores.slice(0, group * beam, (group + 1) * beam).to(torch::kFloat64);
+    auto normalised = raw;
+    if (options.length_penalty != 0.0) {
+      auto lens = out_lengths.slice(0, group * beam, (group + 1) * beam).clamp_min(1).to(torch::kFloat64);
+      normalised = raw / lens.pow(options.length_penalty);
+    }
+    auto order = normalised.argsort(0, /*descending=*/true);
+    auto& out = results[sentences[group]];
+    for (int64_t i = 0; i < beam && static_cast<int64_t>(out.size()) < n_best; ++i) {
+      const int64_t k = order[i].item<int64_t>();
+      const double score = normalised[k].item<double>();
+      if (!std::isfinite(score)) continue;
+      SearchHypothesis hyp;
+      hyp.ids = IdsUntilEos(sequences, group * beam + k);
+      hyp.score = score;
+      if (want_attention) hyp.attention = AttentionRows(attention_history, group * beam + k, hyp.ids.size());
+      out.push_back(std::move(hyp));
+    }
+    extracted[group] = 1;
+  };
+
+  for (int64_t t = 0; t < max_steps && !sentences.empty(); ++t) {
+    const int64_t groups = static_cast<int64_t>(sentences.size());
     torch::Tensor attention;
     auto logits = net.DecodeStep(encoded, &state, tokens, want_attention ? &attention : nullptr);
     auto log_probs = torch::log_softmax(logits, 1);
@@ -119,48 +174,60 @@ std::vector<std::vector<SearchHypothesis>> BeamSearch::Search(Seq2SeqNet& net, c
       stay[Vocabulary::kEos] = 0.0f;
       log_probs = torch::where(finished.unsqueeze(1), stay.unsqueeze(0), log_probs);
     }
-    auto candidates = (scores.unsqueeze(1) + log_probs).view({batch, beam * vocab});
+    auto candidates = (scores.unsqueeze(1) + log_probs).view({groups, beam * vocab});
     auto top = candidates.topk(beam, 1);
-    auto top_scores = std::get<0>(top);
-    auto top_index = std::get<1>(top);
-    auto origin = (sentence_offset + top_index.div(vocab, "floor")).view({-1});
-    auto next = top_index.remainder(vocab).view({-1});
+    auto group_offset = (torch::arange(groups, torch::kInt64) * beam).unsqueeze(1);
+    auto origin = (group_offset + std::get<1>(top).div(vocab, "floor")).view({-1});
+    auto next = std::get<1>(top).remainder(vocab).view({-1});
 
     state = SelectBatch(state, origin);
     auto was_finished = finished.index_select(0, origin);
     out_lengths = out_lengths.index_select(0, origin) + was_finished.logical_not().to(torch::kInt64);
     sequences = torch::cat({sequences.index_select(0, origin), next.unsqueeze(1)}, 1);
     if (want_attention) {
-      auto step = attention.index_select(0, origin).unsqueeze(1);
+      auto step = attention.index_select(0, origin).unsqueeze(1).to(torch::kFloat32);
       attention_history = attention_history.defined()
                               ? torch::cat({attention_history.index_select(0, origin), step}, 1)
                               : step;
     }
-    scores = top_scores.view({-1});
+    scores = std::get<0>(top).view({-1});
     finished = was_finished.logical_or(next.eq(Vocabulary::kEos)).logical_or(limits.le(t + 1));
-    if (finished.all().item<bool>()) break;
     tokens = next;
-  }
 
-  auto normalised = scores.to(torch::kFloat64);
-  if (options.length_penalty != 0.0) {
-    normalised = normalised / out_lengths.clamp_min(1).to(torch::kFloat64).pow(options.length_penalty);
-  }
-  auto attention = want_attention ? attention_history.to(torch::kFloat32) : torch::Tensor();
-  std::vector<std::vector<SearchHypothesis>> results(batch);
-  const int64_t n_best = std::min<int64_t>(std::max(1, options.n_best), beam);
-  for (int64_t b = 0; b < batch; ++b) {
-    auto order = normalised.slice(0, b * beam, (b + 1) * beam).argsort(0, /*descending=*/true);
-    for (int64_t i = 0; i < n_best; ++i) {
-      int64_t row = b * beam + order[i].item<int64_t>();
-      double score = normalised[row].item<double>();
-      if (!std::isfinite(score)) continue;
-      SearchHypothesis hyp;
-      hyp.ids = IdsUntilEos(sequences, row);
-      hyp.score = score;
-      hyp.attention = AttentionRows(attention, row, hyp.ids.size());
-      results[b].push_back(std::move(hyp));
+    // Sentences whose beams have all stopped give their hypotheses now; once enough have, they leave
+    // the batch so later steps cost less.
+    auto group_done = finished.view({groups, beam}).all(1);
+    auto done_a = group_done.accessor<bool, 1>();
+    std::vector<int64_t> keep_groups;
+    for (int64_t g = 0; g < groups; ++g) {
+      if (done_a[g]) {
+        if (!extracted[g]) extract(g);
+      } else {
+        keep_groups.push_back(g);
+      }
     }
+    const int64_t stopped = groups - static_cast<int64_t>(keep_groups.size());
+    if (keep_groups.empty()) {
+      sentences.clear();
+    } else if (stopped * 8 >= groups) {
+      std::vector<int64_t> rows, kept_sentences;
+      for (int64_t g : keep_groups) {
+        kept_sentences.push_back(sentences[g]);
+        for (int64_t k = 0; k < beam; ++k) rows.push_back(g * beam + k);
+      }
+      auto index = torch::tensor(rows, torch::kInt64);
+      encoded = SelectBatch(encoded, index);
+      state = SelectBatch(state, index);
+      for (torch::Tensor* row_tensor : {&scores, &tokens, &finished, &out_lengths, &sequences, &limits}) {
+        *row_tensor = row_tensor->index_select(0, index);
+      }
+      if (attention_history.defined()) attention_history = attention_history.index_select(0, index);
+      sentences = std::move(kept_sentences);
+      extracted.assign(sentences.size(), 0);
+    }
+  }
+  for (int64_t g = 0; g < static_cast<int64_t>(sentences.size()); ++g) {
+    if (!extracted[g]) extract(g);
   }
   return results;
 }

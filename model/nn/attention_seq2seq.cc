@@ -41,6 +41,13 @@ AttentionSeq2Seq::AttentionSeq2Seq(const ModelConfig& c)
     output_ = register_module("output", torch::nn::Linear(c.hidden_dim, c.target_vocab_size));
   }
   dropout_ = register_module("dropout", torch::nn::Dropout(c.dropout));
+  layer_dropout_ = lstm_dropout;
+  for (int64_t layer = 0; layer < c.num_layers; ++layer) {
+    const std::string suffix = "_l" + std::to_string(layer);
+    auto params = decoder_->named_parameters();
+    decoder_weights_.push_back({params["weight_ih" + suffix], params["weight_hh" + suffix],
+                                params["bias_ih" + suffix], params["bias_hh" + suffix]});
+  }
 }
 
 DecoderState AttentionSeq2Seq::Encode(const torch::Tensor& source, const torch::Tensor& lengths,
@@ -67,11 +74,21 @@ DecoderState AttentionSeq2Seq::Encode(const torch::Tensor& source, const torch::
 
 torch::Tensor AttentionSeq2Seq::Step(const EncoderOutput& encoded, DecoderState* state,
                                      const torch::Tensor& embedded, torch::Tensor* attention) {
-  auto input = torch::cat({embedded, state->feed}, 1).unsqueeze(1);  // [B, 1, E + H]
-  auto result = decoder_(input, std::make_tuple(state->h, state->c));
-  state->h = std::get<0>(std::get<1>(result));
-  state->c = std::get<1>(std::get<1>(result));
-  auto query = std::get<0>(result).squeeze(1);                                    // [B, H]
+  // The decoder LSTM one step at a time through fused lstm_cell calls: the same weights and maths as
+  // decoder_ on a length-1 sequence, without the module's per-call set-up.
+  auto input = torch::cat({embedded, state->feed}, 1);  // [B, E + H]
+  std::vector<torch::Tensor> hs, cs;
+  for (int64_t layer = 0; layer < num_layers_; ++layer) {
+    const auto& w = decoder_weights_[layer];
+    auto hc = torch::lstm_cell(input, {state->h[layer], state->c[layer]}, w[0], w[1], w[2], w[3]);
+    hs.push_back(std::get<0>(hc));
+    cs.push_back(std::get<1>(hc));
+    input = layer + 1 < num_layers_ ? F::dropout(hs.back(), F::DropoutFuncOptions().p(layer_dropout_).training(is_training()))
+                                    : hs.back();
+  }
+  state->h = torch::stack(hs);
+  state->c = torch::stack(cs);
+  const auto& query = hs.back();  // [B, H]
   auto scores = torch::bmm(encoded.memory, attention_in_(query).unsqueeze(2)).squeeze(2);  // [B, S]
   scores = scores.masked_fill(encoded.source_mask.logical_not(), -1e9);
   auto weights = torch::softmax(scores, 1);

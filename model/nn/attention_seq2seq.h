@@ -3,6 +3,9 @@
 // with Luong "general" attention and input feeding; dropout; optionally tied target embeddings.
 #pragma once
 
+#include <array>
+#include <vector>
+
 #include "model/nn/seq2seq.h"
 
 namespace wordbridge {
@@ -41,6 +44,9 @@ class AttentionSeq2Seq : public Seq2SeqNet {
   torch::nn::Linear output_{nullptr};         // untied output layer
   torch::Tensor output_bias_;                 // tied output layer's bias
   torch::nn::Dropout dropout_{nullptr};
+  // decoder_'s parameters per layer (w_ih, w_hh, b_ih, b_hh), aliases used by Step.
+  std::vector<std::array<torch::Tensor, 4>> decoder_weights_;
+  double layer_dropout_ = 0.0;
 };
 
 }  // namespace wordbridge

@@ -1,6 +1,11 @@
 #include "model/store/model_bundle.h"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
 #include <fstream>
 #include <numeric>
 #include <sstream>
@@ -18,6 +23,8 @@ void TranslationOptions::Validate() const {
   if (max_length < 0 || max_length > 4096) throw InvalidArgumentError("max_length must be in [0, 4096]");
   if (length_penalty < 0 || length_penalty > 10) throw InvalidArgumentError("length_penalty must be in [0, 10]");
   if (max_batch_size < 1) throw InvalidArgumentError("max_batch_size must be >= 1");
+  if (workers < 1 || workers > 64) throw InvalidArgumentError("workers must be in [1, 64]");
+  if (threads_per_worker < 0 || threads_per_worker > 256) throw InvalidArgumentError("threads_per_worker must be in [0, 256]");
 }
 
 ModelBundle::ModelBundle(std::string name, std::string version, ModelConfig config,
@@ -86,7 +93,7 @@ std::vector<Translation> ModelBundle::Translate(const std::vector<std::string>& 
                                                 const TranslationOptions& options,
                                                 const StopToken* stop) const {
   options.Validate();
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;
   std::vector<Translation> results(sentences.size());
   std::vector<std::vector<int64_t>> ids(sentences.size());
   std::vector<size_t> order;
@@ -109,8 +116,11 @@ std::vector<Translation> ModelBundle::Translate(const std::vector<std::string>& 
   SearchOptions search_options = options;
   search_options.record_attention = options.record_attention || options.replace_unknown;
   auto search = MakeSearch(options.beam_size);
-  for (size_t start = 0; start < order.size(); start += options.max_batch_size) {
-    ThrowIfStopped(stop);
+  const size_t batches = (order.size() + options.max_batch_size - 1) / options.max_batch_size;
+
+  // Decodes batch `index` of the length-sorted order into `results`.
+  auto decode_batch = [&](size_t index) {
+    const size_t start = index * options.max_batch_size;
     const size_t end = std::min(order.size(), start + options.max_batch_size);
     const int64_t batch = static_cast<int64_t>(end - start);
     const int64_t width = static_cast<int64_t>(ids[order[end - 1]].size());
@@ -127,32 +137,70 @@ std::vector<Translation> ModelBundle::Translate(const std::vector<std::string>& 
     auto found = search->Search(*network_, source, lengths, max_lengths, search_options);
     for (int64_t b = 0; b < batch; ++b) {
       Translation& out = results[order[start + b]];
-      for (auto& hyp : found[b]) {
-        TranslatedHypothesis t;
-        t.score = hyp.score;
-        for (size_t j = 0; j < hyp.ids.size(); ++j) {
-          int64_t id = hyp.ids[j];
-          if (id == Vocabulary::kPad || id == Vocabulary::kSos || id == Vocabulary::kEos) continue;
-          if (id == Vocabulary::kUnk && options.replace_unknown && j < hyp.attention.size()) {
-            const auto& row = hyp.attention[j];
-            const size_t limit = std::min(row.size(), out.source_tokens.size());
-            size_t best = std::max_element(row.begin(), row.begin() + limit) - row.begin();
-            t.tokens.push_back(out.source_tokens[best]);
-          } else {
-            t.tokens.push_back(target_vocab_.Token(id));
-          }
-        }
-        t.text = target_tokenizer_->Detokenize(t.tokens);
-        if (options.record_attention) {
-          for (const auto& row : hyp.attention) {
-            t.attention.insert(t.attention.end(), row.begin(), row.begin() + out.source_tokens.size());
-          }
-        }
-        out.hypotheses.push_back(std::move(t));
+      for (auto& hyp : found[b]) out.hypotheses.push_back(ToText(hyp, out.source_tokens, options));
+    }
+  };
+
+  if (options.workers <= 1 || batches <= 1) {
+    for (size_t index = 0; index < batches; ++index) {
+      ThrowIfStopped(stop);
+      decode_batch(index);
+    }
+    return results;
+  }
+  // Several batches at once, each worker with few threads: small per-step matrix products use one
+  // core far better than they split over two.
+  std::atomic<size_t> next{0};
+  std::mutex error_mutex;
+  std::exception_ptr error;
+  auto work = [&] {
+    try {
+      c10::InferenceMode worker_inference;
+      if (options.threads_per_worker > 0) {
+        at::get_num_threads();  // lets ATen initialise this thread's setting before it is overridden
+        omp_set_num_threads(options.threads_per_worker);
       }
+      for (size_t index = next++; index < batches; index = next++) {
+        ThrowIfStopped(stop);
+        decode_batch(index);
+      }
+    } catch (...) {
+      std::lock_guard lock(error_mutex);
+      if (!error) error = std::current_exception();
+      next = batches;  // the others stop after their current batch
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int w = 0; w < std::min<int>(options.workers, static_cast<int>(batches)); ++w) threads.emplace_back(work);
+  for (auto& thread : threads) thread.join();
+  if (error) std::rethrow_exception(error);
+  return results;
+}
+
+TranslatedHypothesis ModelBundle::ToText(const SearchHypothesis& hyp, const std::vector<std::string>& source_tokens,
+                                         const TranslationOptions& options) const {
+  TranslatedHypothesis t;
+  t.score = hyp.score;
+  for (size_t j = 0; j < hyp.ids.size(); ++j) {
+    const int64_t id = hyp.ids[j];
+    if (id == Vocabulary::kPad || id == Vocabulary::kSos || id == Vocabulary::kEos) continue;
+    if (id == Vocabulary::kUnk && options.replace_unknown && j < hyp.attention.size()) {
+      // The source token this step attended to most.
+      const auto& row = hyp.attention[j];
+      const size_t limit = std::min(row.size(), source_tokens.size());
+      const size_t best = std::max_element(row.begin(), row.begin() + limit) - row.begin();
+      t.tokens.push_back(source_tokens[best]);
+    } else {
+      t.tokens.push_back(target_vocab_.Token(id));
     }
   }
-  return results;
+  t.text = target_tokenizer_->Detokenize(t.tokens);
+  if (options.record_attention) {
+    for (const auto& row : hyp.attention) {
+      t.attention.insert(t.attention.end(), row.begin(), row.begin() + std::min(row.size(), source_tokens.size()));
+    }
+  }
+  return t;
 }
 
 torch::Tensor ModelBundle::Table(Side side) const {
@@ -181,7 +229,7 @@ WordVector ModelBundle::WordEmbedding(Side side, const std::string& word) const 
 std::vector<float> ModelBundle::SentenceEmbedding(const std::string& sentence) const {
   auto tokens = source_tokenizer_->Tokenize(sentence);
   if (tokens.empty()) throw InvalidArgumentError("sentence is empty");
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;
   auto ids = source_vocab_.Encode(tokens);
   auto source = torch::tensor(ids, torch::kInt64).unsqueeze(0);
   auto lengths = torch::tensor(std::vector<int64_t>{static_cast<int64_t>(ids.size())}, torch::kInt64);

@@ -29,6 +29,10 @@ struct TranslationOptions : SearchOptions {
   int max_batch_size = 64;
   // Longer sources are refused with InvalidArgumentError.
   int max_source_tokens = 1024;
+  // Batches decoded at once on separate threads (CTranslate2's inter_threads); 1 = in the caller.
+  int workers = 1;
+  // Compute threads of each worker when workers > 1; 0 = the process-wide setting.
+  int threads_per_worker = 1;
 
   void Validate() const;  // throws InvalidArgumentError
 };
@@ -112,6 +116,9 @@ class ModelBundle {
 
  private:
   torch::Tensor Table(Side side) const;
+  // Turns search output into tokens and text, replacing <UNK> from the source when asked.
+  TranslatedHypothesis ToText(const SearchHypothesis& hyp, const std::vector<std::string>& source_tokens,
+                              const TranslationOptions& options) const;
   const EmbeddingIndex& Index(Side side) const { return side == Side::kSource ? *source_index_ : *target_index_; }
   // Maps a word to a token id of `side`, looking through the side's tokenizer when needed.
   int64_t WordId(Side side, const std::string& word) const;
