@@ -22,6 +22,11 @@ bool TrainingJob::done() const {
   return done_ && queue_.empty();
 }
 
+bool TrainingJob::finished() const {
+  std::lock_guard lock(mutex_);
+  return done_;
+}
+
 grpc::Status TrainingJob::status() const {
   std::lock_guard lock(mutex_);
   return status_;
@@ -50,8 +55,8 @@ TrainingJobs::TrainingJobs(ModelStore* store, int max_concurrent)
 
 TrainingJobs::~TrainingJobs() {
   CancelAll();
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
+  for (auto& [job, thread] : threads_) {
+    if (thread.joinable()) thread.join();
   }
 }
 
@@ -75,9 +80,18 @@ std::shared_ptr<TrainingJob> TrainingJobs::Start(JobSpec spec) {
     throw ResourceExhaustedError("the server already runs " + std::to_string(running_.size()) +
                                  " training job(s), its limit; try again when one finishes");
   }
+  // Reap the threads of jobs that have ended (each exits right after publishing its status).
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    if (it->first->finished()) {
+      it->second.join();
+      it = threads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   auto job = std::make_shared<TrainingJob>("job-" + std::to_string(next_id_++), spec.model);
   running_[spec.model] = job;
-  threads_.emplace_back(&TrainingJobs::Run, this, job, std::move(spec));
+  threads_.emplace_back(job, std::thread(&TrainingJobs::Run, this, job, std::move(spec)));
   return job;
 }
 

@@ -42,6 +42,8 @@ class TrainingJob {
   // finished and every message was taken (then done() is true).
   bool NextProgress(v1::TrainProgress* out, std::chrono::milliseconds timeout);
   bool done() const;
+  // True once the job's thread has published its final status (messages may still be queued).
+  bool finished() const;
   grpc::Status status() const;  // final status once done()
   void Cancel() { stop_.RequestStop(); }
 
@@ -79,7 +81,8 @@ class TrainingJobs {
   int max_concurrent_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<TrainingJob>> running_;  // by model name
-  std::vector<std::thread> threads_;
+  // Every job's thread with its job; finished ones are joined when the next job starts.
+  std::vector<std::pair<std::shared_ptr<TrainingJob>, std::thread>> threads_;
   uint64_t next_id_ = 1;
 };
 

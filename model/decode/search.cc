@@ -148,9 +148,18 @@ std::vector<std::vector<SearchHypothesis>> BeamSearch::Search(Seq2SeqNet& net, c
       normalised = raw / lens.pow(options.length_penalty);
     }
     auto order = normalised.argsort(0, /*descending=*/true);
+    auto stopped = finished.slice(0, group * beam, (group + 1) * beam);
     auto& out = results[sentences[group]];
-    for (int64_t i = 0; i < beam && static_cast<int64_t>(out.size()) < n_best; ++i) {
-      const int64_t k = order[i].item<int64_t>();
+    // Stopped hypotheses first (best normalised score first); a live one only fills a gap.
+    std::vector<int64_t> ranked;
+    for (bool want_stopped : {true, false}) {
+      for (int64_t i = 0; i < beam; ++i) {
+        const int64_t k = order[i].item<int64_t>();
+        if (stopped[k].item<bool>() == want_stopped) ranked.push_back(k);
+      }
+    }
+    for (int64_t k : ranked) {
+      if (static_cast<int64_t>(out.size()) >= n_best) break;
       const double score = normalised[k].item<double>();
       if (!std::isfinite(score)) continue;
       SearchHypothesis hyp;
@@ -194,8 +203,10 @@ std::vector<std::vector<SearchHypothesis>> BeamSearch::Search(Seq2SeqNet& net, c
     finished = was_finished.logical_or(next.eq(Vocabulary::kEos)).logical_or(limits.le(t + 1));
     tokens = next;
 
-    // Sentences whose beams have all stopped give their hypotheses now; once enough have, they leave
-    // the batch so later steps cost less.
+    // A sentence is done when all its hypotheses have stopped. (Stopping once the best raw score has
+    // stopped, as OpenNMT does, cost 0.8 BLEU on the Bible benchmark with length normalisation: a
+    // live, longer hypothesis often wins after normalising.) Done sentences give their hypotheses
+    // now; once enough are done they leave the batch.
     auto group_done = finished.view({groups, beam}).all(1);
     auto done_a = group_done.accessor<bool, 1>();
     std::vector<int64_t> keep_groups;
