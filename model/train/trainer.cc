@@ -8,6 +8,7 @@
 #include "model/common/file_util.h"
 #include "model/eval/bleu.h"
 #include "model/train/batching.h"
+#include "model/train/softmax_cross_entropy.h"
 
 namespace wordbridge {
 namespace {
@@ -161,7 +162,9 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
       // Project only the real target positions: padding costs no output-layer work.
       auto mask = batch.target_out.ne(Vocabulary::kPad);
       auto logits = net->Logits(hidden.index({mask}));
-      auto loss = torch::nn::functional::cross_entropy(logits, batch.target_out.index({mask}), loss_options);
+      auto targets = batch.target_out.index({mask});
+      auto loss = options.label_smoothing > 0 ? torch::nn::functional::cross_entropy(logits, targets, loss_options)
+                                              : SoftmaxCrossEntropy(logits, targets);
       optimizer.zero_grad();
       loss.backward();
       if (options.clip_norm > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), options.clip_norm);

@@ -1,0 +1,23 @@
+#include "model/train/softmax_cross_entropy.h"
+
+#include <gtest/gtest.h>
+
+namespace wordbridge {
+namespace {
+
+TEST(LossTest, SoftmaxCrossEntropyMatchesTorchInValueAndGradient) {
+  torch::manual_seed(5);
+  auto base = torch::randn({7, 11}) * 4;
+  auto targets = torch::tensor({0, 3, 10, 3, 5, 1, 9}, torch::kInt64);
+  auto a = base.clone().requires_grad_(true);
+  auto b = base.clone().requires_grad_(true);
+  auto ours = SoftmaxCrossEntropy(a, targets);
+  auto reference = torch::nn::functional::cross_entropy(b, targets);
+  EXPECT_NEAR(ours.item<float>(), reference.item<float>(), 1e-5);
+  (ours * 3).backward();
+  (reference * 3).backward();
+  EXPECT_TRUE(torch::allclose(a.grad(), b.grad(), 1e-5, 1e-6));
+}
+
+}  // namespace
+}  // namespace wordbridge
