@@ -118,7 +118,7 @@ grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::Tr
   v1::TrainProgress accepted;
   accepted.set_job_id(job->id());
   accepted.set_stage(v1::TrainProgress::STARTED);
-  accepted.set_message("job " + job->id() + " accepted");
+  accepted.set_message("accepted");
   writer->Write(accepted);
   v1::TrainProgress progress;
   while (!job->done()) {

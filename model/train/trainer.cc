@@ -132,7 +132,6 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
   auto net = CreateNetwork(config);
   net->train();
   torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(options.learning_rate));
-  auto loss_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(options.label_smoothing);
 
   ModelParts parts{config, source_tokenizer, target_tokenizer, source_vocab, target_vocab, net, {}};
   std::vector<SentencePair> dev_sample(dev.begin(), dev.begin() + std::min<size_t>(dev.size(), options.max_dev_sentences));
@@ -163,8 +162,7 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
       auto mask = batch.target_out.ne(Vocabulary::kPad);
       auto logits = net->Logits(hidden.index({mask}));
       auto targets = batch.target_out.index({mask});
-      auto loss = options.label_smoothing > 0 ? torch::nn::functional::cross_entropy(logits, targets, loss_options)
-                                              : SoftmaxCrossEntropy(logits, targets);
+      auto loss = SoftmaxCrossEntropy(logits, targets, options.label_smoothing);
       optimizer.zero_grad();
       loss.backward();
       if (options.clip_norm > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), options.clip_norm);
