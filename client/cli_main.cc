@@ -75,6 +75,17 @@ void AddParallelPairs(const std::string& source_path, const std::string& target_
   }
 }
 
+// Registers two options that must be given together (a Moses-style source/target pair); returns the first.
+CLI::Option* AddFilePair(CLI::App* command, const std::string& first_name, std::string* first,
+                         const std::string& first_help, const std::string& second_name, std::string* second,
+                         const std::string& second_help) {
+  auto* a = command->add_option(first_name, *first, first_help);
+  auto* b = command->add_option(second_name, *second, second_help);
+  a->needs(b);
+  b->needs(a);
+  return a;
+}
+
 struct TrainArgs {
   std::string model, corpus, server_corpus, source, target, server_source, server_target, dev, server_dev;
   std::string dev_source, dev_target, server_dev_source, server_dev_target;
@@ -290,27 +301,22 @@ int main(int argc, char** argv) {
   auto* corpus_opt = train_cmd->add_option("--corpus", train.corpus, "local TSV (source<TAB>target), sent inline");
   auto* server_corpus_opt =
       train_cmd->add_option("--server-corpus", train.server_corpus, "TSV under the server's data directory");
-  auto* source_opt = train_cmd->add_option("--source", train.source, "local source side of a Moses-style pair");
-  train_cmd->add_option("--target", train.target, "local target side of a Moses-style pair")->needs(source_opt);
-  source_opt->needs(train_cmd->get_option("--target"));
+  auto* source_opt = AddFilePair(train_cmd, "--source", &train.source, "local source side of a Moses-style pair",
+                                 "--target", &train.target, "local target side of a Moses-style pair");
   auto* server_source_opt =
-      train_cmd->add_option("--server-source", train.server_source, "source file under the data directory");
-  train_cmd->add_option("--server-target", train.server_target, "target file under the data directory")
-      ->needs(server_source_opt);
-  server_source_opt->needs(train_cmd->get_option("--server-target"));
+      AddFilePair(train_cmd, "--server-source", &train.server_source, "source file under the data directory",
+                  "--server-target", &train.server_target, "target file under the data directory");
   corpus_opt->excludes(server_corpus_opt)->excludes(source_opt)->excludes(server_source_opt);
   server_corpus_opt->excludes(source_opt)->excludes(server_source_opt);
   auto* dev_opt = train_cmd->add_option("--dev", train.dev, "local dev TSV, sent inline");
   auto* server_dev_opt =
       train_cmd->add_option("--server-dev", train.server_dev, "dev TSV under the data directory")->excludes(dev_opt);
-  auto* dev_source_opt = train_cmd->add_option("--dev-source", train.dev_source, "local dev source file (Moses)");
-  train_cmd->add_option("--dev-target", train.dev_target, "local dev target file (Moses)")->needs(dev_source_opt);
-  dev_source_opt->needs(train_cmd->get_option("--dev-target"));
+  auto* dev_source_opt = AddFilePair(train_cmd, "--dev-source", &train.dev_source, "local dev source file (Moses)",
+                                     "--dev-target", &train.dev_target, "local dev target file (Moses)");
   auto* server_dev_source_opt =
-      train_cmd->add_option("--server-dev-source", train.server_dev_source, "dev source file under the data directory");
-  train_cmd->add_option("--server-dev-target", train.server_dev_target, "dev target file under the data directory")
-      ->needs(server_dev_source_opt);
-  server_dev_source_opt->needs(train_cmd->get_option("--server-dev-target"));
+      AddFilePair(train_cmd, "--server-dev-source", &train.server_dev_source,
+                  "dev source file under the data directory", "--server-dev-target", &train.server_dev_target,
+                  "dev target file under the data directory");
   dev_opt->excludes(dev_source_opt)->excludes(server_dev_source_opt);
   server_dev_opt->excludes(dev_source_opt)->excludes(server_dev_source_opt);
   train_cmd->add_option("--dev-fraction", train.dev_fraction,

@@ -113,18 +113,9 @@ TEST(AttentionTest, ShapesOfEncoderAndAttention) {
 
 TEST(AttentionTest, UnknownOutputsAreReplacedBySourceTokens) {
   // Target words seen once become <UNK>, so the model learns to emit <UNK> for them.
-  auto config = ModelConfig::ForArchitecture("attention");
-  config.tokenizer = "whitespace";
-  config.max_vocab_size = 0;
+  auto config = SmallAttentionConfig(0.0);
   config.min_frequency = 2;
-  config.embed_dim = 16;
-  config.hidden_dim = 32;
-  config.dropout = 0.0;
-  TrainingOptions training;
-  training.epochs = 30;
-  training.batch_size = 5;
-  training.learning_rate = 0.01;
-  auto bundle = TrainToy(config, training);
+  auto bundle = TrainToy(config, SmallAttentionSchedule(30));
   const std::string sentence = "我 爱 自然 语言 处理";
   TranslationOptions keep;
   auto kept = bundle->Translate({sentence}, keep, nullptr)[0].hypotheses[0];

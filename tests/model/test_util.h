@@ -23,21 +23,27 @@ inline std::shared_ptr<const ModelBundle> SeedToy() {
   return bundle;
 }
 
+// A tiny attention network over whitespace tokens, and a schedule that trains it on the toy pairs.
+inline ModelConfig SmallAttentionConfig(double dropout) {
+  auto config = ModelConfig::ForArchitecture("attention");
+  config.tokenizer = "whitespace";
+  config.max_vocab_size = 0;
+  config.embed_dim = 16;
+  config.hidden_dim = 32;
+  config.dropout = dropout;
+  return config;
+}
+inline TrainingOptions SmallAttentionSchedule(int epochs) {
+  TrainingOptions options;
+  options.epochs = epochs;
+  options.batch_size = 5;
+  options.learning_rate = 0.01;
+  return options;
+}
+
 // A small attention model on the toy pairs (for shapes and search behaviour, not quality).
 inline std::shared_ptr<const ModelBundle> AttentionToy() {
-  static auto bundle = [] {
-    auto config = ModelConfig::ForArchitecture("attention");
-    config.tokenizer = "whitespace";
-    config.max_vocab_size = 0;
-    config.embed_dim = 16;
-    config.hidden_dim = 32;
-    config.dropout = 0.1;
-    TrainingOptions options;
-    options.epochs = 40;
-    options.batch_size = 5;
-    options.learning_rate = 0.01;
-    return TrainToy(config, options);
-  }();
+  static auto bundle = TrainToy(SmallAttentionConfig(0.1), SmallAttentionSchedule(40));
   return bundle;
 }
 
