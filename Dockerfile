@@ -12,7 +12,7 @@ RUN apt-get update \
       libtorch-dev libfaiss-dev libopenblas-dev \
       libgrpc++-dev libgrpc-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
       libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev \
-      libicu-dev libsentencepiece-dev libabsl-dev \
+      libicu-dev libsentencepiece-dev libabsl-dev libcpp-httplib-dev \
  && rm -rf /var/lib/apt/lists/*
 
 ########## compile ##########
@@ -43,7 +43,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libtorch1.13 libopenblas0-openmp libgomp1 \
-      libgrpc++1.51 libprotobuf32 libicu72 libsentencepiece0 \
+      libgrpc++1.51 libprotobuf32 libicu72 libsentencepiece0 libcpp-httplib0.11 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/cache/apt/*.bin \
  && groupadd --system --gid 10001 wordbridge \
  && useradd --system --uid 10001 --gid wordbridge --home-dir /nonexistent --no-create-home \

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "model/eval/bleu.h"
+#include "model/serve/translation_engine.h"
 #include "model/store/model_bundle.h"
 #include "model/train/corpus.h"
 #include "model/train/trainer.h"
@@ -70,9 +71,22 @@ DecodeResult Decode(const wb::ModelBundle& bundle, const std::vector<wb::Sentenc
   options.beam_size = beam;
   options.max_batch_size = batch;
   options.replace_unknown = bundle.network().has_attention();
-  options.workers = workers;
   auto start = Clock::now();
-  auto out = bundle.Translate(sources, options, nullptr);
+  std::vector<wb::Translation> out;
+  if (workers <= 1) {
+    out = bundle.Translate(sources, options, nullptr);
+  } else {
+    // The serving engine: `workers` workers with one thread each, batches of `batch` sentences.
+    wb::EngineOptions engine_options;
+    engine_options.workers = workers;
+    engine_options.threads_per_worker = 1;
+    engine_options.max_batch_sentences = batch;
+    engine_options.max_batch_tokens = 1 << 30;
+    engine_options.queue_capacity = static_cast<int>(sources.size());
+    wb::TranslationEngine engine(engine_options);
+    out = engine.Translate(std::shared_ptr<const wb::ModelBundle>(&bundle, [](const wb::ModelBundle*) {}), sources,
+                           options, nullptr);
+  }
   double seconds = Seconds(start);
   for (const auto& t : out) hypotheses.push_back(t.hypotheses.empty() ? "" : t.hypotheses[0].text);
   return {wb::CorpusBleu(hypotheses, references).score, sources.size() / seconds};

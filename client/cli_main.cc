@@ -7,8 +7,10 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "client/load_generator.h"
 #include "client/wordbridge_client.h"
 #include "model/eval/bleu.h"
 #include "model/train/corpus.h"
@@ -268,6 +270,56 @@ int RunEval(WordBridgeClient& client, TranslateArgs a, const std::string& test) 
   return 0;
 }
 
+struct LoadArgs {
+  wordbridge::LoadOptions options;
+  std::string input;
+  bool json = false;
+};
+
+// Sends load from --input's sentences and prints the report. Failed calls are part of the measurement, so
+// they show in the report and do not change the exit code; an empty input or bad options are usage errors.
+int RunLoadCommand(const std::string& server, LoadArgs a) {
+  if (a.options.total_calls == 0 && a.options.duration_seconds == 0) {
+    std::cerr << "error: give --total N or --duration S (or both)" << std::endl;
+    return 2;
+  }
+  std::ifstream in(a.input);
+  if (!in) throw std::runtime_error("cannot open " + a.input);
+  for (auto& line : ReadLines(in)) {
+    if (!line.empty()) a.options.sentences.push_back(std::move(line));
+  }
+  if (a.options.sentences.empty()) {
+    std::cerr << "error: " << a.input << " has no sentences" << std::endl;
+    return 2;
+  }
+  wordbridge::ValidateLoadOptions(a.options);
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(256 * 1024 * 1024);
+  auto channel = grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), channel_args);
+  const auto report = wordbridge::RunLoad(channel, a.options);
+  if (!a.json) {
+    std::cout << wordbridge::FormatLoadReport(report);
+    return 0;
+  }
+  nlohmann::json out = {
+      {"calls", report.calls},
+      {"sentences", report.sentences},
+      {"elapsed_seconds", report.elapsed_seconds},
+      {"requests_per_second", report.requests_per_second},
+      {"sentences_per_second", report.sentences_per_second},
+      {"latency_p50_ms", report.latency_p50_ms},
+      {"latency_p90_ms", report.latency_p90_ms},
+      {"latency_p99_ms", report.latency_p99_ms},
+      {"latency_p999_ms", report.latency_p999_ms},
+      {"latency_mean_ms", report.latency_mean_ms},
+      {"latency_max_ms", report.latency_max_ms},
+      {"status_counts", report.status_counts},
+      {"first_errors", report.first_errors},
+  };
+  std::cout << out.dump(2) << std::endl;
+  return 0;
+}
+
 int RunSplit(const std::string& corpus, double dev, double test, uint64_t seed, const std::string& prefix) {
   wordbridge::CorpusReport report;
   auto pairs = wordbridge::ReadTsv(corpus, wordbridge::CorpusLimits{}, &report);
@@ -380,6 +432,26 @@ int main(int argc, char** argv) {
   auto* models_cmd = app.add_subcommand("models", "list models");
   auto* health_cmd = app.add_subcommand("health", "check the server's health (exit 0 when serving)");
 
+  LoadArgs load;
+  auto* load_cmd = app.add_subcommand("load", "send load (Translate or NearestWords) and report latency and status");
+  load_cmd->add_option("--model", load.options.model, "model name")->required();
+  load_cmd->add_option("--version", load.options.version, "model version (default: serving)");
+  load_cmd->add_option("--input", load.input, "file with one sentence per line (empty lines skipped)")->required();
+  load_cmd->add_option("--concurrency", load.options.concurrency, "concurrent callers")->capture_default_str();
+  load_cmd->add_option("--rate", load.options.rate, "calls/s across all callers (0 = as fast as possible)")
+      ->capture_default_str();
+  load_cmd->add_option("--total", load.options.total_calls, "stop after this many calls (0 = no limit)");
+  load_cmd->add_option("--duration", load.options.duration_seconds, "stop after this many seconds (0 = no limit)");
+  load_cmd->add_option("--sentences-per-call", load.options.sentences_per_call, "sentences per Translate call")
+      ->capture_default_str();
+  load_cmd->add_option("--beam", load.options.beam_size, "beam size (1 = greedy)")->capture_default_str();
+  load_cmd->add_option("--deadline", load.options.deadline_seconds, "per-call deadline in seconds")
+      ->capture_default_str();
+  load_cmd->add_option("--rpc", load.options.rpc, "translate, or nearest (NearestWords on each word, k = 10)")
+      ->check(CLI::IsMember({"translate", "nearest"}))
+      ->capture_default_str();
+  load_cmd->add_flag("--json", load.json, "print the report as a JSON object");
+
   std::string split_corpus, split_prefix;
   double dev_fraction = 0.02, test_fraction = 0.02;
   uint64_t split_seed = 1;
@@ -393,6 +465,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (split_cmd->parsed()) return RunSplit(split_corpus, dev_fraction, test_fraction, split_seed, split_prefix);
+    if (load_cmd->parsed()) return RunLoadCommand(server, load);
     WordBridgeClient client(server);
     client.set_timeout(std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000)));
     if (train_cmd->parsed()) return RunTrain(client, train);

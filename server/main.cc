@@ -14,11 +14,28 @@ int main(int argc, char** argv) {
   app.add_option("--port", options.port, "port to listen on (0 = any free port)")->capture_default_str();
   app.add_option("--model-dir", options.model_dir, "model store directory")->capture_default_str();
   app.add_option("--data-dir", options.data_dir, "directory Train may read corpora from");
-  app.add_option("--threads", options.threads, "compute threads (0 = all cores)")->capture_default_str();
+  app.add_option("--threads", options.threads, "compute threads in all, translation and training (0 = all cores)")
+      ->capture_default_str();
+  auto& engine = options.engine;
+  app.add_option("--workers", engine.workers, "translation workers (0 = threads / threads-per-worker)")
+      ->capture_default_str();
+  app.add_option("--threads-per-worker", engine.threads_per_worker, "compute threads of each translation worker")
+      ->capture_default_str();
+  app.add_option("--queue-capacity", engine.queue_capacity,
+                 "sentences that may wait for translation; more are refused with RESOURCE_EXHAUSTED")
+      ->capture_default_str();
+  app.add_option("--max-batch-sentences", engine.max_batch_sentences, "sentences per translation batch")
+      ->capture_default_str();
+  app.add_option("--max-batch-tokens", engine.max_batch_tokens,
+                 "source tokens per translation batch (sentences x longest)")
+      ->capture_default_str();
+  app.add_option("--batch-timeout-micros", engine.batch_timeout_micros,
+                 "longest wait for a batch to fill before it starts (0 = start at once)")
+      ->capture_default_str();
+  app.add_option("--metrics-port", options.metrics_port, "HTTP port for /metrics, /healthz, /readyz (0 = off)")
+      ->capture_default_str();
   app.add_option("--drain-seconds", options.drain_seconds, "NOT_SERVING period before shutdown")->capture_default_str();
   app.add_option("--reload-seconds", options.reload_seconds, "rescan the model dir for new versions (0 = never)")
-      ->capture_default_str();
-  app.add_option("--decode-workers", options.decode_workers, "batches of a Translate request decoded at once")
       ->capture_default_str();
   app.add_option("--max-training-jobs", options.max_training_jobs, "concurrent training jobs")->capture_default_str();
   app.add_flag("--bootstrap-toy", options.bootstrap_toy, "train the seed's toy model 'toy' if missing");

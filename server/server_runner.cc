@@ -31,16 +31,27 @@ ServerRunner::~ServerRunner() {
 void ServerRunner::Start() {
   const int threads = options_.threads > 0 ? options_.threads : static_cast<int>(std::thread::hardware_concurrency());
   torch::set_num_threads(std::max(1, threads));
+  EngineOptions engine_options = options_.engine;
+  if (engine_options.workers == 0) engine_options.workers = std::max(1, threads / engine_options.threads_per_worker);
+  engine_options.Validate();
+  if (engine_options.workers * engine_options.threads_per_worker > threads) {
+    std::cerr << "warning: " << engine_options.workers << " workers x " << engine_options.threads_per_worker
+              << " threads exceed --threads " << threads << "; workers will wait for each other" << std::endl;
+  }
+  // One budget for every compute thread: translation workers take threads_per_worker slots per batch,
+  // training jobs one slot each while one is free beyond a worker's share.
+  slots_ = std::make_unique<ComputeSlots>(std::max(threads, engine_options.threads_per_worker));
   store_ = std::make_unique<ModelStore>(options_.model_dir);
   for (const auto& problem : store_->LoadAll()) std::cerr << "warning: " << problem << std::endl;
   if (options_.bootstrap_toy && !store_->Has("toy")) {
     std::cerr << "training the seed's toy model 'toy' (a few seconds)..." << std::endl;
     TrainToyModel(store_.get());
   }
-  jobs_ = std::make_unique<TrainingJobs>(store_.get(), options_.max_training_jobs);
-  ServiceLimits limits;
-  limits.decode_workers = options_.decode_workers;
-  service_ = std::make_unique<WordBridgeService>(store_.get(), jobs_.get(), options_.data_dir, limits);
+  engine_ = std::make_unique<TranslationEngine>(engine_options, slots_.get(), &metrics_);
+  jobs_ = std::make_unique<TrainingJobs>(store_.get(), options_.max_training_jobs, slots_.get(),
+                                         engine_options.threads_per_worker, &metrics_);
+  service_ = std::make_unique<WordBridgeService>(store_.get(), jobs_.get(), engine_.get(), options_.data_dir,
+                                                 ServiceLimits{}, &metrics_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -55,9 +66,42 @@ void ServerRunner::Start() {
     throw FailedPreconditionError("cannot listen on " + options_.host + ":" + std::to_string(options_.port));
   }
   server_->GetHealthCheckService()->SetServingStatus(true);
+  serving_ = true;
+  if (options_.metrics_port != 0) {
+    metrics_.AddCollector([this] { CollectGauges(); });
+    HttpEndpointOptions http_options;
+    http_options.host = options_.host;
+    http_options.port = std::max(0, options_.metrics_port);
+    http_ = std::make_unique<HttpEndpoint>(
+        http_options, [this] { return metrics_.RenderText(); }, [this] { return serving_.load(); });
+    http_->Start();
+  }
   if (options_.reload_seconds > 0) reload_thread_ = std::thread(&ServerRunner::ReloadLoop, this);
   std::cerr << "wordbridge-server listening on " << options_.host << ":" << port_ << " with "
-            << store_->List().size() << " model(s), " << threads << " thread(s)" << std::endl;
+            << store_->List().size() << " model(s); " << engine_options.workers << " translation worker(s) x "
+            << engine_options.threads_per_worker << " thread(s) of " << threads << " compute thread(s)"
+            << (http_ ? "; metrics on port " + std::to_string(http_->port()) : std::string()) << std::endl;
+}
+
+void ServerRunner::CollectGauges() {
+  metrics_.GetGauge("process_resident_memory_bytes", "Resident set size of the server process")
+      .Set(ProcessResidentBytes());
+  metrics_.GetGauge("wordbridge_compute_slots_in_use", "Compute threads taken by translation batches and training")
+      .Set(slots_->in_use());
+  for (const auto& summary : store_->List()) {
+    const Labels labels = {{"model", summary.name}};
+    double version = 0;
+    try {
+      version = std::stod(summary.serving_version);
+    } catch (const std::exception&) {
+      version = -1;  // not numeric: shown as unknown
+    }
+    metrics_.GetGauge("wordbridge_model_serving_version", "Version of the model that serves requests", labels)
+        .Set(version);
+    metrics_.GetGauge("wordbridge_model_ready_timestamp_seconds",
+                      "Unix time at which the serving version finished loading", labels)
+        .Set(std::chrono::duration<double>(summary.serving->ready_time().time_since_epoch()).count());
+  }
 }
 
 void ServerRunner::ReloadLoop() {
@@ -82,13 +126,18 @@ void ServerRunner::Shutdown(bool immediate) {
   }
   stop_signal_.notify_all();
   if (!server_) return;
+  serving_ = false;
   server_->GetHealthCheckService()->SetServingStatus(false);
   if (!immediate && options_.drain_seconds > 0) {
     std::cerr << "draining for " << options_.drain_seconds << " s" << std::endl;
     std::this_thread::sleep_for(std::chrono::seconds(options_.drain_seconds));
   }
   jobs_->CancelAll();
+  // In-flight calls finish (the engine still runs while gRPC waits for their handlers); after the
+  // gRPC deadline, the engine fails whatever is still queued, and its workers end.
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  engine_->Shutdown(std::chrono::seconds(1));
+  if (http_) http_->Stop();
 }
 
 }  // namespace wordbridge

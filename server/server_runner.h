@@ -1,5 +1,6 @@
-// ServerRunner: assembles the gRPC server (WordBridge service, health, reflection), the model store
-// and the training jobs; runs the periodic model-directory rescan; drains on shutdown.
+// ServerRunner: assembles the gRPC server (WordBridge service, health, reflection), the model store,
+// the translation engine, the training jobs and the HTTP side door; runs the periodic model-directory
+// rescan; drains on shutdown.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -10,7 +11,10 @@
 #include <string>
 #include <thread>
 
+#include "model/serve/metrics.h"
+#include "model/serve/translation_engine.h"
 #include "model/store/model_store.h"
+#include "server/http_endpoint.h"
 #include "server/training_jobs.h"
 #include "server/wordbridge_service.h"
 
@@ -25,15 +29,17 @@ struct ServerOptions {
   std::string model_dir = "models";
   // Train may read corpora below this directory; empty = inline corpora only.
   std::string data_dir;
-  // Intra-op threads for LibTorch (and OpenBLAS); 0 = the number of cores.
+  // Compute threads in all (translation workers and training jobs together); 0 = the number of cores.
   int threads = 0;
+  // The translation engine: workers x threads_per_worker should not exceed `threads` (0 workers =
+  // threads / threads_per_worker), its queue and its batching limits. See model/serve.
+  EngineOptions engine{/*workers=*/0};
+  // Port of the HTTP side door (/metrics, /healthz, /readyz); 0 = off, -1 = any free port (tests).
+  int metrics_port = 0;
   // On shutdown: report NOT_SERVING this long before closing, so load balancers move away.
   int drain_seconds = 10;
   // Rescan the model directory for versions published by other replicas this often; 0 = never.
   int reload_seconds = 30;
-  // Translate decodes this many batches of a request at once, one thread each; 1 = one batch at a
-  // time on all --threads.
-  int decode_workers = 1;
   // Training jobs that may run at once.
   int max_training_jobs = 1;
   // Train the seed's toy model as `toy` before serving if the store has none.
@@ -53,14 +59,23 @@ class ServerRunner {
   void Shutdown(bool immediate = false);
 
   int port() const { return port_; }
+  // The bound HTTP side-door port; 0 when off.
+  int metrics_port() const { return http_ ? http_->port() : 0; }
   ModelStore& store() { return *store_; }
+  MetricsRegistry& metrics() { return metrics_; }
 
  private:
   void ReloadLoop();
+  // Scrape-time gauges: process memory, and each model's serving version and load time.
+  void CollectGauges();
 
   ServerOptions options_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<ComputeSlots> slots_;
   std::unique_ptr<ModelStore> store_;
+  std::unique_ptr<TranslationEngine> engine_;
   std::unique_ptr<TrainingJobs> jobs_;
+  std::unique_ptr<HttpEndpoint> http_;
   std::unique_ptr<WordBridgeService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
@@ -68,6 +83,7 @@ class ServerRunner {
   std::mutex mutex_;
   std::condition_variable stop_signal_;
   bool stopping_ = false;
+  std::atomic<bool> serving_{false};  // mirrors the gRPC health status for /readyz
 };
 
 // The toy model's training setup: the seed's five pairs, architecture and schedule.

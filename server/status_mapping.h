@@ -5,6 +5,8 @@
 
 #include <exception>
 
+#include "proto/status_code_name.h"
+
 namespace wordbridge {
 
 // Maps the in-flight exception: typed user errors to their codes, anything else to INTERNAL.

@@ -50,8 +50,31 @@ void TrainingJob::Finish(grpc::Status status) {
   changed_.notify_all();
 }
 
-TrainingJobs::TrainingJobs(ModelStore* store, int max_concurrent)
-    : store_(store), max_concurrent_(max_concurrent) {}
+TrainingJobs::TrainingJobs(ModelStore* store, int max_concurrent, ComputeSlots* slots, int inference_reserve,
+                           MetricsRegistry* metrics)
+    : store_(store),
+      max_concurrent_(max_concurrent),
+      slots_(slots),
+      inference_reserve_(inference_reserve),
+      metrics_(metrics) {
+  if (metrics_) metrics_->GetGauge("wordbridge_training_jobs_running", "Training jobs running");
+}
+
+void TrainingJobs::Report(const std::string& model, const EpochProgress& p) {
+  if (!metrics_) return;
+  const Labels labels = {{"model", model}};
+  metrics_->GetGauge("wordbridge_training_epoch", "Epochs finished by the model's running training job", labels)
+      .Set(p.epoch);
+  metrics_->GetGauge("wordbridge_training_total_epochs", "Epochs planned for the model's training job", labels)
+      .Set(p.total_epochs);
+  metrics_->GetGauge("wordbridge_training_loss", "Training loss of the last finished epoch", labels).Set(p.loss);
+  metrics_->GetGauge("wordbridge_training_tokens_per_second", "Target tokens per second of the last epoch", labels)
+      .Set(p.tokens_per_second);
+  metrics_->GetGauge("wordbridge_training_dev_bleu", "Dev BLEU after the last epoch (-1: no dev set)", labels)
+      .Set(p.dev_bleu);
+  metrics_->GetGauge("wordbridge_training_eta_seconds", "Estimated seconds left in the training job", labels)
+      .Set(p.eta_seconds);
+}
 
 TrainingJobs::~TrainingJobs() {
   CancelAll();
@@ -91,12 +114,20 @@ std::shared_ptr<TrainingJob> TrainingJobs::Start(JobSpec spec) {
   }
   auto job = std::make_shared<TrainingJob>("job-" + std::to_string(next_id_++), spec.model);
   running_[spec.model] = job;
+  if (metrics_) {
+    metrics_->GetGauge("wordbridge_training_jobs_running", "Training jobs running").Set(running_.size());
+  }
   threads_.emplace_back(job, std::thread(&TrainingJobs::Run, this, job, std::move(spec)));
   return job;
 }
 
 void TrainingJobs::Run(std::shared_ptr<TrainingJob> job, JobSpec spec) {
   const auto start = std::chrono::steady_clock::now();
+  // One compute thread, with a slot of the shared budget when one is free beyond the translation
+  // workers' reserve (see the constructor).
+  SetThreadComputeThreads(1);
+  SlotLease lease;
+  if (slots_ && slots_->TryAcquire(1, inference_reserve_)) lease = SlotLease(slots_, 1);
   grpc::Status status = Guarded([&] {
     CorpusReport report;
     auto corpus = spec.read_corpus(&report);
@@ -125,6 +156,7 @@ void TrainingJobs::Run(std::shared_ptr<TrainingJob> job, JobSpec spec) {
       msg.set_elapsed_seconds(p.elapsed_seconds);
       msg.set_eta_seconds(p.eta_seconds);
       job->Push(msg);
+      Report(spec.model, p);
     };
     auto result = TrainModel(spec.config, corpus, dev, spec.options, report, on_epoch, &job->stop_);
     auto bundle = store_->Publish(spec.model, std::move(result.parts));
@@ -146,9 +178,16 @@ void TrainingJobs::Run(std::shared_ptr<TrainingJob> job, JobSpec spec) {
     return grpc::Status::OK;
   });
   if (!status.ok()) std::cerr << "training job " << job->id() << " failed: " << status.error_message() << std::endl;
+  lease.Reset();
   {
     std::lock_guard lock(mutex_);
     running_.erase(job->model());
+    if (metrics_) {
+      metrics_->GetGauge("wordbridge_training_jobs_running", "Training jobs running").Set(running_.size());
+      metrics_->GetCounter("wordbridge_training_jobs_total", "Training jobs ended, by final status",
+                           {{"code", StatusCodeName(status.error_code())}})
+          .Increment();
+    }
   }
   job->Finish(status);
 }

@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "model/common/cancellation.h"
+#include "model/serve/compute_slots.h"
+#include "model/serve/metrics.h"
 #include "model/store/model_store.h"
 #include "model/train/trainer.h"
 #include "wordbridge/v1/wordbridge.pb.h"
@@ -64,7 +66,11 @@ class TrainingJob {
 
 class TrainingJobs {
  public:
-  TrainingJobs(ModelStore* store, int max_concurrent);
+  // Each job trains on one compute thread. It takes a slot of `slots` when one is free beyond
+  // `inference_reserve` (the slots a translation worker needs), so training never starves
+  // translation; without one it still runs, sharing a core. `slots` and `metrics` may be null.
+  TrainingJobs(ModelStore* store, int max_concurrent, ComputeSlots* slots = nullptr, int inference_reserve = 1,
+               MetricsRegistry* metrics = nullptr);
   ~TrainingJobs();  // cancels and joins every job
 
   // Starts a job. RESOURCE_EXHAUSTED when max_concurrent jobs run; FAILED_PRECONDITION when the model
@@ -77,8 +83,14 @@ class TrainingJobs {
  private:
   void Run(std::shared_ptr<TrainingJob> job, JobSpec spec);
 
+  // Training progress as gauges per model.
+  void Report(const std::string& model, const EpochProgress& progress);
+
   ModelStore* store_;
   int max_concurrent_;
+  ComputeSlots* slots_;
+  int inference_reserve_;
+  MetricsRegistry* metrics_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<TrainingJob>> running_;  // by model name
   // Every job's thread with its job; finished ones are joined when the next job starts.

@@ -25,9 +25,33 @@ std::unique_ptr<StopToken> TokenFor(grpc::ServerContext* context) {
 
 }  // namespace
 
-WordBridgeService::WordBridgeService(ModelStore* store, TrainingJobs* jobs, std::string data_dir,
-                                     ServiceLimits limits)
-    : store_(store), jobs_(jobs), data_dir_(std::move(data_dir)), limits_(limits) {}
+WordBridgeService::WordBridgeService(ModelStore* store, TrainingJobs* jobs, TranslationEngine* engine,
+                                     std::string data_dir, ServiceLimits limits, MetricsRegistry* metrics)
+    : store_(store),
+      jobs_(jobs),
+      engine_(engine),
+      data_dir_(std::move(data_dir)),
+      limits_(limits),
+      metrics_(metrics) {}
+
+template <typename Body>
+grpc::Status WordBridgeService::Handle(const char* method, Body&& body) {
+  const auto start = std::chrono::steady_clock::now();
+  grpc::Status status = Guarded(std::forward<Body>(body));
+  Record(method, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return status;
+}
+
+void WordBridgeService::Record(const char* method, const grpc::Status& status, double seconds) {
+  if (!metrics_) return;
+  metrics_->GetCounter("wordbridge_rpc_requests_total", "RPCs handled, by method and status code",
+                       {{"method", method}, {"code", StatusCodeName(status.error_code())}})
+      .Increment();
+  static const std::vector<double> kBuckets = ExponentialBuckets(0.0001, 2, 20);  // 0.1 ms .. 52 s
+  metrics_->GetHistogram("wordbridge_rpc_latency_seconds", "RPC latency, by method and status code", kBuckets,
+                         {{"method", method}, {"code", StatusCodeName(status.error_code())}})
+      .Observe(seconds);
+}
 
 std::shared_ptr<const ModelBundle> WordBridgeService::Resolve(const std::string& model,
                                                              const std::string& version) const {
@@ -86,6 +110,11 @@ std::function<std::vector<SentencePair>(CorpusReport*)> WordBridgeService::Corpu
 
 grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::TrainRequest* request,
                                       grpc::ServerWriter<v1::TrainProgress>* writer) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto record = [&](const grpc::Status& status) {
+    Record("Train", status, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return status;
+  };
   std::shared_ptr<TrainingJob> job;
   grpc::Status status = Guarded([&] {
     RequireModelName(request->model());
@@ -113,7 +142,7 @@ grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::Tr
     job = jobs_->Start(std::move(spec));
     return grpc::Status::OK;
   });
-  if (!status.ok()) return status;
+  if (!status.ok()) return record(status);
   // The first message carries the job id even before the corpus is read.
   v1::TrainProgress accepted;
   accepted.set_job_id(job->id());
@@ -132,12 +161,12 @@ grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::Tr
     }
   }
   while (!job->done()) job->NextProgress(&progress, std::chrono::milliseconds(200));
-  return job->status();
+  return record(job->status());
 }
 
 grpc::Status WordBridgeService::Translate(grpc::ServerContext* context, const v1::TranslateRequest* request,
                                           v1::TranslateResponse* response) {
-  return Guarded([&] {
+  return Handle("Translate", [&] {
     auto bundle = Resolve(request->model(), request->version());
     if (request->sentences_size() == 0) throw InvalidArgumentError("no sentences to translate");
     if (request->sentences_size() > limits_.max_sentences) {
@@ -145,10 +174,9 @@ grpc::Status WordBridgeService::Translate(grpc::ServerContext* context, const v1
                                    std::to_string(limits_.max_sentences));
     }
     auto options = TranslationOptionsFromProto(request->options());
-    options.workers = limits_.decode_workers;
     std::vector<std::string> sentences(request->sentences().begin(), request->sentences().end());
     auto stop = TokenFor(context);
-    auto translations = bundle->Translate(sentences, options, stop.get());
+    auto translations = engine_->Translate(bundle, sentences, options, stop.get(), context->deadline());
     response->set_model(bundle->name());
     response->set_version(bundle->version());
     for (const auto& t : translations) {
@@ -170,7 +198,7 @@ grpc::Status WordBridgeService::Translate(grpc::ServerContext* context, const v1
 
 grpc::Status WordBridgeService::GetEmbedding(grpc::ServerContext*, const v1::GetEmbeddingRequest* request,
                                              v1::GetEmbeddingResponse* response) {
-  return Guarded([&] {
+  return Handle("GetEmbedding", [&] {
     auto bundle = Resolve(request->model(), request->version());
     const Side side = SideFromProto(request->side());
     std::vector<float> values;
@@ -184,7 +212,8 @@ grpc::Status WordBridgeService::GetEmbedding(grpc::ServerContext*, const v1::Get
       }
       case v1::GetEmbeddingRequest::kSentence:
         if (side != Side::kSource) throw InvalidArgumentError("sentence embeddings exist for the source side only");
-        values = bundle->SentenceEmbedding(request->sentence());
+        // A forward pass of the encoder: it runs on an engine worker, not on the RPC thread.
+        engine_->RunOnWorker([&] { values = bundle->SentenceEmbedding(request->sentence()); });
         response->set_in_vocabulary(true);
         response->set_token_id(-1);
         break;
@@ -199,7 +228,7 @@ grpc::Status WordBridgeService::GetEmbedding(grpc::ServerContext*, const v1::Get
 
 grpc::Status WordBridgeService::NearestWords(grpc::ServerContext*, const v1::NearestWordsRequest* request,
                                              v1::NearestWordsResponse* response) {
-  return Guarded([&] {
+  return Handle("NearestWords", [&] {
     auto bundle = Resolve(request->model(), request->version());
     const Side side = SideFromProto(request->side());
     const int k = request->k() == 0 ? 10 : request->k();
@@ -232,7 +261,7 @@ grpc::Status WordBridgeService::NearestWords(grpc::ServerContext*, const v1::Nea
 
 grpc::Status WordBridgeService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
                                            v1::ListModelsResponse* response) {
-  return Guarded([&] {
+  return Handle("ListModels", [&] {
     for (const auto& summary : store_->List()) {
       auto* info = response->add_models();
       info->set_name(summary.name);

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "model/serve/metrics.h"
+#include "model/serve/translation_engine.h"
 #include "model/store/model_store.h"
 #include "server/training_jobs.h"
 #include "wordbridge/v1/wordbridge.grpc.pb.h"
@@ -15,8 +17,6 @@ struct ServiceLimits {
   int max_sentences = 1024;
   // Neighbours per NearestWords request.
   int max_k = 1000;
-  // Batches of one Translate request decoded at once (one thread each).
-  int decode_workers = 1;
   // Inline pairs per Train request (larger corpora go through the data directory).
   int max_inline_pairs = 1000000;
 };
@@ -24,7 +24,11 @@ struct ServiceLimits {
 class WordBridgeService final : public v1::WordBridge::Service {
  public:
   // `data_dir` may be empty: then Train accepts inline pairs only.
-  WordBridgeService(ModelStore* store, TrainingJobs* jobs, std::string data_dir, ServiceLimits limits = {});
+  // Translations and sentence vectors run on `engine`'s workers; word lookups and FAISS searches,
+  // which take microseconds, run on the RPC thread so they never wait behind translation batches.
+  // `metrics` (may be null) gets request counts by method and status, and latency histograms.
+  WordBridgeService(ModelStore* store, TrainingJobs* jobs, TranslationEngine* engine, std::string data_dir,
+                    ServiceLimits limits = {}, MetricsRegistry* metrics = nullptr);
 
   grpc::Status Train(grpc::ServerContext* context, const v1::TrainRequest* request,
                      grpc::ServerWriter<v1::TrainProgress>* writer) override;
@@ -38,6 +42,11 @@ class WordBridgeService final : public v1::WordBridge::Service {
                           v1::ListModelsResponse* response) override;
 
  private:
+  // Runs a handler's body: errors become a status, and the call is counted and timed.
+  template <typename Body>
+  grpc::Status Handle(const char* method, Body&& body);
+  void Record(const char* method, const grpc::Status& status, double seconds);
+
   // The bundle a request names; FAILED_PRECONDITION while its first version is still training.
   std::shared_ptr<const ModelBundle> Resolve(const std::string& model, const std::string& version) const;
   // A path under the data directory; INVALID_ARGUMENT for anything that escapes it.
@@ -48,8 +57,10 @@ class WordBridgeService final : public v1::WordBridge::Service {
 
   ModelStore* store_;
   TrainingJobs* jobs_;
+  TranslationEngine* engine_;
   std::string data_dir_;
   ServiceLimits limits_;
+  MetricsRegistry* metrics_;
 };
 
 }  // namespace wordbridge

@@ -47,4 +47,10 @@ class DeadlineExceededError : public Error {
   using Error::Error;
 };
 
+// The service cannot take the work now and a retry elsewhere or later may succeed (shutting down).
+class UnavailableError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace wordbridge

@@ -55,9 +55,22 @@ std::vector<std::vector<SearchHypothesis>> GreedySearch::Search(Seq2SeqNet& net,
   std::vector<int64_t> rows(batch);
   std::iota(rows.begin(), rows.end(), 0);
   std::vector<char> done(batch, 0);
+  std::vector<char> abandoned(batch, 0);
   int64_t done_count = 0;
   auto tokens = torch::full({batch}, Vocabulary::kSos, torch::kInt64);
   for (int64_t t = 0; t < max_steps && done_count < static_cast<int64_t>(rows.size()); ++t) {
+    bool left = false;  // a sentence was abandoned at this step: compact at its end
+    if (options.abandoned) {
+      for (size_t i = 0; i < rows.size(); ++i) {
+        if (!done[i] && options.abandoned(rows[i])) {
+          done[i] = 1;
+          ++done_count;
+          abandoned[rows[i]] = 1;
+          left = true;
+        }
+      }
+      if (done_count == static_cast<int64_t>(rows.size())) break;
+    }
     torch::Tensor attention;
     auto logits = net.DecodeStep(encoded, &state, tokens, want_attention ? &attention : nullptr);
     auto next = logits.argmax(1);
@@ -85,7 +98,7 @@ std::vector<std::vector<SearchHypothesis>> GreedySearch::Search(Seq2SeqNet& net,
     tokens = next;
     // Drop stopped sentences from the batch once enough have stopped: later steps cost less.
     const int64_t active = static_cast<int64_t>(rows.size()) - done_count;
-    if (active > 0 && done_count * 8 >= static_cast<int64_t>(rows.size())) {
+    if (active > 0 && (left || done_count * 8 >= static_cast<int64_t>(rows.size()))) {
       std::vector<int64_t> keep, kept_rows;
       for (size_t i = 0; i < rows.size(); ++i) {
         if (!done[i]) {
@@ -103,7 +116,9 @@ std::vector<std::vector<SearchHypothesis>> GreedySearch::Search(Seq2SeqNet& net,
     }
   }
   std::vector<std::vector<SearchHypothesis>> results(batch);
-  for (int64_t b = 0; b < batch; ++b) results[b].push_back(std::move(found[b]));
+  for (int64_t b = 0; b < batch; ++b) {
+    if (!abandoned[b]) results[b].push_back(std::move(found[b]));
+  }
   return results;
 }
 
@@ -210,8 +225,13 @@ std::vector<std::vector<SearchHypothesis>> BeamSearch::Search(Seq2SeqNet& net, c
     auto group_done = finished.view({groups, beam}).all(1);
     auto done_a = group_done.accessor<bool, 1>();
     std::vector<int64_t> keep_groups;
+    bool left = false;  // a sentence was abandoned at this step: compact now
     for (int64_t g = 0; g < groups; ++g) {
-      if (done_a[g]) {
+      if (!extracted[g] && options.abandoned && options.abandoned(sentences[g])) {
+        extracted[g] = 1;  // nobody waits for it: it leaves without hypotheses
+        left = true;
+      }
+      if (done_a[g] || extracted[g]) {
         if (!extracted[g]) extract(g);
       } else {
         keep_groups.push_back(g);
@@ -220,7 +240,7 @@ std::vector<std::vector<SearchHypothesis>> BeamSearch::Search(Seq2SeqNet& net, c
     const int64_t stopped = groups - static_cast<int64_t>(keep_groups.size());
     if (keep_groups.empty()) {
       sentences.clear();
-    } else if (stopped * 8 >= groups) {
+    } else if (left || stopped * 8 >= groups) {
       std::vector<int64_t> rows, kept_sentences;
       for (int64_t g : keep_groups) {
         kept_sentences.push_back(sentences[g]);

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -21,6 +22,10 @@ struct SearchOptions {
   double length_penalty = 1.0;
   // Record the attention row of every output token (attention architectures only).
   bool record_attention = false;
+  // Asked between steps for each sentence still decoding (by its row in the batch): true means nobody
+  // waits for it any more (its caller cancelled or timed out), so it leaves the batch at once and gets
+  // no hypotheses. Empty = never.
+  std::function<bool(int64_t sentence)> abandoned;
 };
 
 struct SearchHypothesis {

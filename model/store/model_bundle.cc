@@ -1,11 +1,6 @@
 #include "model/store/model_bundle.h"
 
-#include <omp.h>
-
 #include <algorithm>
-#include <atomic>
-#include <mutex>
-#include <thread>
 #include <fstream>
 #include <numeric>
 #include <sstream>
@@ -23,8 +18,7 @@ void TranslationOptions::Validate() const {
   if (max_length < 0 || max_length > 4096) throw InvalidArgumentError("max_length must be in [0, 4096]");
   if (length_penalty < 0 || length_penalty > 10) throw InvalidArgumentError("length_penalty must be in [0, 10]");
   if (max_batch_size < 1) throw InvalidArgumentError("max_batch_size must be >= 1");
-  if (workers < 1 || workers > 64) throw InvalidArgumentError("workers must be in [1, 64]");
-  if (threads_per_worker < 0 || threads_per_worker > 256) throw InvalidArgumentError("threads_per_worker must be in [0, 256]");
+  if (max_source_tokens < 1) throw InvalidArgumentError("max_source_tokens must be >= 1");
 }
 
 ModelBundle::ModelBundle(std::string name, std::string version, ModelConfig config,
@@ -44,6 +38,7 @@ ModelBundle::ModelBundle(std::string name, std::string version, ModelConfig conf
   network_->eval();
   source_index_ = std::make_unique<EmbeddingIndex>(network_->source_embedding(), Vocabulary::kNumSpecial);
   target_index_ = std::make_unique<EmbeddingIndex>(network_->target_embedding(), Vocabulary::kNumSpecial);
+  ready_time_ = std::chrono::system_clock::now();
 }
 
 void ModelBundle::Save(const std::string& dir) const {
@@ -93,87 +88,68 @@ std::vector<Translation> ModelBundle::Translate(const std::vector<std::string>& 
                                                 const TranslationOptions& options,
                                                 const StopToken* stop) const {
   options.Validate();
-  c10::InferenceMode inference;
+  std::vector<SourceSentence> sources;
+  sources.reserve(sentences.size());
+  for (size_t i = 0; i < sentences.size(); ++i) sources.push_back(PrepareSource(sentences[i], i, options));
   std::vector<Translation> results(sentences.size());
-  std::vector<std::vector<int64_t>> ids(sentences.size());
   std::vector<size_t> order;
-  for (size_t i = 0; i < sentences.size(); ++i) {
-    results[i].source_tokens = source_tokenizer_->Tokenize(sentences[i]);
-    const auto n = static_cast<int64_t>(results[i].source_tokens.size());
-    if (n > options.max_source_tokens) {
-      throw InvalidArgumentError("sentence " + std::to_string(i) + " has " + std::to_string(n) +
-                                 " tokens; the limit is " + std::to_string(options.max_source_tokens));
-    }
-    if (n == 0) {
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (sources[i].ids.empty()) {
       results[i].hypotheses.push_back({});  // nothing to translate
-      continue;
+    } else {
+      order.push_back(i);
     }
-    ids[i] = source_vocab_.Encode(results[i].source_tokens);
-    order.push_back(i);
   }
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ids[a].size() < ids[b].size(); });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return sources[a].ids.size() < sources[b].ids.size(); });
+  for (size_t start = 0; start < order.size(); start += options.max_batch_size) {
+    ThrowIfStopped(stop);
+    const size_t end = std::min(order.size(), start + options.max_batch_size);
+    std::vector<const SourceSentence*> batch;
+    for (size_t j = start; j < end; ++j) batch.push_back(&sources[order[j]]);
+    auto decoded = DecodeBatch(batch, options);
+    for (size_t j = start; j < end; ++j) results[order[j]] = std::move(decoded[j - start]);
+  }
+  return results;
+}
 
+SourceSentence ModelBundle::PrepareSource(const std::string& sentence, size_t index,
+                                          const TranslationOptions& options) const {
+  SourceSentence source;
+  source.tokens = source_tokenizer_->Tokenize(sentence);
+  const auto n = static_cast<int64_t>(source.tokens.size());
+  if (n > options.max_source_tokens) {
+    throw InvalidArgumentError("sentence " + std::to_string(index) + " has " + std::to_string(n) +
+                               " tokens; the limit is " + std::to_string(options.max_source_tokens));
+  }
+  source.ids = source_vocab_.Encode(source.tokens);
+  return source;
+}
+
+std::vector<Translation> ModelBundle::DecodeBatch(const std::vector<const SourceSentence*>& batch_sources,
+                                                  const TranslationOptions& options) const {
+  c10::InferenceMode inference;
+  const auto batch = static_cast<int64_t>(batch_sources.size());
+  int64_t width = 0;
+  for (const auto* s : batch_sources) width = std::max<int64_t>(width, static_cast<int64_t>(s->ids.size()));
+  auto source = torch::zeros({batch, width}, torch::kInt64);
+  auto lengths = torch::zeros({batch}, torch::kInt64);
+  std::vector<int64_t> max_lengths(batch);
+  for (int64_t b = 0; b < batch; ++b) {
+    const auto& row = batch_sources[b]->ids;
+    const auto n = static_cast<int64_t>(row.size());
+    std::copy(row.begin(), row.end(), source[b].data_ptr<int64_t>());
+    lengths[b] = n;
+    max_lengths[b] = options.max_length > 0 ? options.max_length : 2 * n + 10;
+  }
   SearchOptions search_options = options;
   search_options.record_attention = options.record_attention || options.replace_unknown;
-  auto search = MakeSearch(options.beam_size);
-  const size_t batches = (order.size() + options.max_batch_size - 1) / options.max_batch_size;
-
-  // Decodes batch `index` of the length-sorted order into `results`.
-  auto decode_batch = [&](size_t index) {
-    const size_t start = index * options.max_batch_size;
-    const size_t end = std::min(order.size(), start + options.max_batch_size);
-    const int64_t batch = static_cast<int64_t>(end - start);
-    const int64_t width = static_cast<int64_t>(ids[order[end - 1]].size());
-    auto source = torch::zeros({batch, width}, torch::kInt64);
-    auto lengths = torch::zeros({batch}, torch::kInt64);
-    std::vector<int64_t> max_lengths(batch);
-    for (int64_t b = 0; b < batch; ++b) {
-      const auto& row = ids[order[start + b]];
-      const auto n = static_cast<int64_t>(row.size());
-      std::copy(row.begin(), row.end(), source[b].data_ptr<int64_t>());
-      lengths[b] = n;
-      max_lengths[b] = options.max_length > 0 ? options.max_length : 2 * n + 10;
-    }
-    auto found = search->Search(*network_, source, lengths, max_lengths, search_options);
-    for (int64_t b = 0; b < batch; ++b) {
-      Translation& out = results[order[start + b]];
-      for (auto& hyp : found[b]) out.hypotheses.push_back(ToText(hyp, out.source_tokens, options));
-    }
-  };
-
-  if (options.workers <= 1 || batches <= 1) {
-    for (size_t index = 0; index < batches; ++index) {
-      ThrowIfStopped(stop);
-      decode_batch(index);
-    }
-    return results;
+  auto found = MakeSearch(options.beam_size)->Search(*network_, source, lengths, max_lengths, search_options);
+  std::vector<Translation> results(batch);
+  for (int64_t b = 0; b < batch; ++b) {
+    results[b].source_tokens = batch_sources[b]->tokens;
+    for (auto& hyp : found[b]) results[b].hypotheses.push_back(ToText(hyp, results[b].source_tokens, options));
   }
-  // Several batches at once, each worker with few threads: small per-step matrix products use one
-  // core far better than they split over two.
-  std::atomic<size_t> next{0};
-  std::mutex error_mutex;
-  std::exception_ptr error;
-  auto work = [&] {
-    try {
-      c10::InferenceMode worker_inference;
-      if (options.threads_per_worker > 0) {
-        at::get_num_threads();  // lets ATen initialise this thread's setting before it is overridden
-        omp_set_num_threads(options.threads_per_worker);
-      }
-      for (size_t index = next++; index < batches; index = next++) {
-        ThrowIfStopped(stop);
-        decode_batch(index);
-      }
-    } catch (...) {
-      std::lock_guard lock(error_mutex);
-      if (!error) error = std::current_exception();
-      next = batches;  // the others stop after their current batch
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int w = 0; w < std::min<int>(options.workers, static_cast<int>(batches)); ++w) threads.emplace_back(work);
-  for (auto& thread : threads) thread.join();
-  if (error) std::rethrow_exception(error);
   return results;
 }
 

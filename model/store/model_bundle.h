@@ -3,6 +3,7 @@
 // GetEmbedding, NearestWords) is a const method, safe to call from many threads at once.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -25,16 +26,20 @@ struct TranslationOptions : SearchOptions {
   int max_length = 0;
   // Replace an <UNK> output by the source token it attends to most (attention models).
   bool replace_unknown = false;
-  // Sentences decoded together (sorted by length first, so padding stays small).
+  // Sentences decoded together by the synchronous Translate (sorted by length first, so padding
+  // stays small). The serving engine batches by its own limits instead.
   int max_batch_size = 64;
   // Longer sources are refused with InvalidArgumentError.
   int max_source_tokens = 1024;
-  // Batches decoded at once on separate threads (CTranslate2's inter_threads); 1 = in the caller.
-  int workers = 1;
-  // Compute threads of each worker when workers > 1; 0 = the process-wide setting.
-  int threads_per_worker = 1;
 
   void Validate() const;  // throws InvalidArgumentError
+};
+
+// A source sentence split into tokens and mapped to ids, ready to decode. Empty when the sentence has
+// no tokens (it then translates to one empty hypothesis without decoding).
+struct SourceSentence {
+  std::vector<std::string> tokens;
+  std::vector<int64_t> ids;
 };
 
 struct TranslatedHypothesis {
@@ -92,8 +97,18 @@ class ModelBundle {
   static std::shared_ptr<const ModelBundle> Load(const std::string& name, const std::string& version,
                                                  const std::string& dir);
 
+  // Translates on the calling thread, batch after batch: for tests and offline tools. The server
+  // goes through TranslationEngine (model/serve), which batches across requests on its own workers.
   std::vector<Translation> Translate(const std::vector<std::string>& sentences,
                                      const TranslationOptions& options, const StopToken* stop) const;
+
+  // The steps of a translation, for engines that schedule batches themselves.
+  // Tokenizes sentence `index` of a request; InvalidArgumentError when it is over max_source_tokens.
+  SourceSentence PrepareSource(const std::string& sentence, size_t index, const TranslationOptions& options) const;
+  // Decodes non-empty sentences as one batch (any order; padded to the longest). Sentences that
+  // options.abandoned reports leave the batch and get no hypotheses. Runs on the calling thread.
+  std::vector<Translation> DecodeBatch(const std::vector<const SourceSentence*>& batch,
+                                       const TranslationOptions& options) const;
 
   // Row `id` of a side's embedding table for `word` (the <UNK> row when unknown).
   WordVector WordEmbedding(Side side, const std::string& word) const;
@@ -111,6 +126,8 @@ class ModelBundle {
     return side == Side::kSource ? *source_tokenizer_ : *target_tokenizer_;
   }
   const std::map<std::string, double>& metrics() const { return metrics_; }
+  // When this version finished loading (or was published) in this process.
+  std::chrono::system_clock::time_point ready_time() const { return ready_time_; }
   // The network, for tests and offline tools. Do not train it: the bundle is shared.
   Seq2SeqNet& network() const { return *network_; }
 
@@ -132,6 +149,7 @@ class ModelBundle {
   std::shared_ptr<Seq2SeqNet> network_;
   std::map<std::string, double> metrics_;
   std::unique_ptr<EmbeddingIndex> source_index_, target_index_;
+  std::chrono::system_clock::time_point ready_time_;
 };
 
 }  // namespace wordbridge

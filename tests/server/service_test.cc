@@ -36,11 +36,15 @@ class ServiceTest : public ::testing::Test {
                                       std::shared_ptr<const Tokenizer>(LoadTokenizer("whitespace", "")),
                                       toy.vocabulary(Side::kSource), toy.vocabulary(Side::kTarget),
                                       std::shared_ptr<Seq2SeqNet>(&toy.network(), [](Seq2SeqNet*) {}), toy.metrics()});
-    jobs_ = new TrainingJobs(store_, 1);
+    metrics_ = new MetricsRegistry();
+    EngineOptions engine_options;
+    engine_options.workers = 2;
+    engine_ = new TranslationEngine(engine_options, nullptr, metrics_);
+    jobs_ = new TrainingJobs(store_, 1, nullptr, 1, metrics_);
     ServiceLimits limits;
     limits.max_sentences = 8;
-    service_ = new WordBridgeService(store_, jobs_, (*root_ / "data").string(), limits);
-    no_data_service_ = new WordBridgeService(store_, jobs_, "", limits);
+    service_ = new WordBridgeService(store_, jobs_, engine_, (*root_ / "data").string(), limits, metrics_);
+    no_data_service_ = new WordBridgeService(store_, jobs_, engine_, "", limits);
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     builder.RegisterService(service_);
@@ -53,11 +57,13 @@ class ServiceTest : public ::testing::Test {
     server_->Shutdown();
     no_data_server_->Shutdown();
     delete jobs_;
+    delete engine_;
     delete server_;
     delete no_data_server_;
     delete service_;
     delete no_data_service_;
     delete store_;
+    delete metrics_;
     fs::remove_all(*root_);
     delete root_;
   }
@@ -87,6 +93,8 @@ class ServiceTest : public ::testing::Test {
   static fs::path* root_;
   static ModelStore* store_;
   static TrainingJobs* jobs_;
+  static MetricsRegistry* metrics_;
+  static TranslationEngine* engine_;
   static WordBridgeService* service_;
   static WordBridgeService* no_data_service_;
   static grpc::Server* server_;
@@ -96,6 +104,8 @@ class ServiceTest : public ::testing::Test {
 fs::path* ServiceTest::root_;
 ModelStore* ServiceTest::store_;
 TrainingJobs* ServiceTest::jobs_;
+MetricsRegistry* ServiceTest::metrics_;
+TranslationEngine* ServiceTest::engine_;
 WordBridgeService* ServiceTest::service_;
 WordBridgeService* ServiceTest::no_data_service_;
 grpc::Server* ServiceTest::server_;

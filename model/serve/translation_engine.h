@@ -1,0 +1,168 @@
+// TranslationEngine: the serving engine. A fixed pool of inference workers fed by one bounded queue;
+// sentences of concurrent requests with compatible options are merged into batches (CTranslate2's
+// translator pool, TF Serving's batch scheduler). Callers submit and get a future; no thread is made
+// per request, and no forward pass runs on the caller's thread.
+//
+// Request path: Submit tokenizes on the caller's thread (cheap, and bad input fails at once), checks
+// the queue's capacity and enqueues. A free worker takes the oldest request's batching key and fills
+// a batch round-robin over the queued requests of that key - one sentence from each in turn, each
+// request's sentences shortest first - up to max_batch_sentences and max_batch_tokens, waiting at most
+// batch_timeout_micros for a batch to fill. A large request is thereby split and interleaved with
+// small ones: a one-sentence request waits for at most the batch in progress. Results go back into
+// their request's slots; the future is set when the last one arrives.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "model/common/cancellation.h"
+#include "model/serve/compute_slots.h"
+#include "model/store/model_bundle.h"
+
+namespace wordbridge {
+
+class MetricsRegistry;
+class Counter;
+class Gauge;
+class Histogram;
+
+struct EngineOptions {
+  // Inference workers, each decoding one batch at a time (CTranslate2's inter_threads).
+  int workers = 2;
+  // OpenMP threads of each worker (intra_threads). Decoding's per-step products are small, and one
+  // core per worker serves them better than two cores on one batch.
+  int threads_per_worker = 1;
+  // Sentences that may wait in the queue; beyond it, Submit throws ResourceExhaustedError.
+  int queue_capacity = 4096;
+  // Largest batch in sentences, and in source tokens (sentences x longest source).
+  int max_batch_sentences = 64;
+  int max_batch_tokens = 6000;
+  // How long a batch that is not full may wait for more sentences before it starts, counted from
+  // its oldest sentence's arrival (TF Serving's batch_timeout_micros). 0 = start at once.
+  int64_t batch_timeout_micros = 1000;
+
+  void Validate() const;  // throws InvalidArgumentError
+};
+
+// One submitted request. The engine and the waiting caller share it.
+class TranslationCall {
+ public:
+  using Clock = std::chrono::system_clock;
+
+  // The results, one per sentence in order, or the error that ended the call.
+  std::shared_future<std::vector<Translation>> future() const { return future_; }
+  // Nobody waits any more: queued sentences are dropped and running ones leave their batch at the
+  // next step. The future then holds CancelledError.
+  void Cancel() { abandoned_.store(true); }
+  bool abandoned() const { return abandoned_.load() || Clock::now() >= deadline_; }
+  Clock::time_point deadline() const { return deadline_; }
+  const ModelBundle* bundle() const { return bundle_.get(); }
+  const TranslationOptions& options() const { return options_; }
+
+ private:
+  friend class TranslationEngine;
+
+  std::shared_ptr<const ModelBundle> bundle_;
+  TranslationOptions options_;
+  std::vector<SourceSentence> sources_;
+  std::vector<size_t> order_;  // sentences to decode, shortest first
+  size_t next_ = 0;            // next entry of order_ to batch
+  size_t remaining_ = 0;       // sentences not yet decoded
+  std::vector<Translation> results_;
+  bool completed_ = false;     // the promise is set
+  std::promise<std::vector<Translation>> promise_;
+  std::shared_future<std::vector<Translation>> future_;
+  std::atomic<bool> abandoned_{false};
+  Clock::time_point deadline_ = Clock::time_point::max();
+  std::chrono::steady_clock::time_point enqueued_;
+};
+
+class TranslationEngine {
+ public:
+  // `slots` is the process's compute budget, shared with training (may be null: then the engine
+  // makes one of workers x threads_per_worker). `metrics` may be null.
+  TranslationEngine(EngineOptions options, ComputeSlots* slots = nullptr, MetricsRegistry* metrics = nullptr);
+  ~TranslationEngine();  // Shutdown with no grace
+
+  // Queues `sentences` for translation with `bundle`. Throws InvalidArgumentError for bad options or
+  // an over-long sentence, ResourceExhaustedError when the queue cannot take them, UnavailableError
+  // after Shutdown. The call fails with DeadlineExceededError if it is still queued at `deadline`.
+  std::shared_ptr<TranslationCall> Submit(std::shared_ptr<const ModelBundle> bundle,
+                                          const std::vector<std::string>& sentences,
+                                          const TranslationOptions& options,
+                                          TranslationCall::Clock::time_point deadline =
+                                              TranslationCall::Clock::time_point::max());
+
+  // Submit, then wait until done, the call's deadline, or `stop` (polled) says stop. On stop or
+  // deadline the call is cancelled and CancelledError / DeadlineExceededError thrown.
+  std::vector<Translation> Translate(std::shared_ptr<const ModelBundle> bundle,
+                                     const std::vector<std::string>& sentences, const TranslationOptions& options,
+                                     const StopToken* stop,
+                                     TranslationCall::Clock::time_point deadline =
+                                         TranslationCall::Clock::time_point::max());
+
+  // Runs `task` on a worker ahead of queued batches (short forward passes, e.g. a sentence vector),
+  // and waits for it. Exceptions propagate.
+  void RunOnWorker(const std::function<void()>& task);
+
+  // Stops taking work, lets the workers finish what is queued for up to `grace`, fails the rest with
+  // UnavailableError and joins the workers. Idempotent.
+  void Shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(0));
+
+  const EngineOptions& options() const { return options_; }
+  int queued_sentences() const;
+
+ private:
+  struct Batch {
+    std::vector<std::shared_ptr<TranslationCall>> calls;  // per sentence: its call
+    std::vector<size_t> indices;                          // per sentence: its index in the call
+  };
+
+  void WorkerLoop();
+  // Waits for a task or a batch to start (under mutex_); false when the engine stops.
+  bool NextWork(std::unique_lock<std::mutex>& lock, std::function<void()>* task, Batch* batch);
+  // Removes abandoned calls from the queue and fails them.
+  void DropAbandonedLocked(std::vector<std::shared_ptr<TranslationCall>>* failed);
+  Batch TakeBatchLocked();
+  void RunBatch(Batch& batch);
+  void FinishBatch(Batch& batch, std::vector<Translation>* decoded, std::exception_ptr error);
+  SlotLease AcquireSlots();
+  // Sets the call's error once (under mutex_).
+  static void Fail(TranslationCall& call, std::exception_ptr error);
+  // CancelledError or DeadlineExceededError, whichever ended the call.
+  static std::exception_ptr AbandonedError(const TranslationCall& call);
+
+  EngineOptions options_;
+  std::unique_ptr<ComputeSlots> own_slots_;
+  ComputeSlots* slots_;
+
+  std::mutex shutdown_mutex_;  // one Shutdown at a time
+  mutable std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::condition_variable drained_;  // the queue became empty (Shutdown's grace period)
+  std::deque<std::shared_ptr<TranslationCall>> queue_;  // arrival order
+  std::deque<std::function<void()>> tasks_;
+  int queued_sentences_ = 0;
+  bool accepting_ = true;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+
+  // Metrics (null without a registry).
+  Gauge* queue_depth_ = nullptr;
+  Histogram* batch_sentences_ = nullptr;
+  Histogram* batch_tokens_ = nullptr;
+  Histogram* queue_wait_ = nullptr;
+  Counter* tokens_decoded_ = nullptr;
+  Counter* sentences_decoded_ = nullptr;
+  Counter* rejected_ = nullptr;
+};
+
+}  // namespace wordbridge
