@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
   app.add_option("--reload-seconds", options.reload_seconds, "rescan the model dir for new versions (0 = never)")
       ->capture_default_str();
   app.add_option("--max-training-jobs", options.max_training_jobs, "concurrent training jobs")->capture_default_str();
+  app.add_option("--training-threads", options.training_threads,
+                 "compute threads of each training job (all cores on a machine that only trains)")
+      ->capture_default_str();
   app.add_flag("--bootstrap-toy", options.bootstrap_toy, "train the seed's toy model 'toy' if missing");
   CLI11_PARSE(app, argc, argv);
 

@@ -49,7 +49,7 @@ void ServerRunner::Start() {
   }
   engine_ = std::make_unique<TranslationEngine>(engine_options, slots_.get(), &metrics_);
   jobs_ = std::make_unique<TrainingJobs>(store_.get(), options_.max_training_jobs, slots_.get(),
-                                         engine_options.threads_per_worker, &metrics_);
+                                         engine_options.threads_per_worker, &metrics_, options_.training_threads);
   service_ = std::make_unique<WordBridgeService>(store_.get(), jobs_.get(), engine_.get(), options_.data_dir,
                                                  ServiceLimits{}, &metrics_);
 

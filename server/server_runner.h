@@ -40,8 +40,10 @@ struct ServerOptions {
   int drain_seconds = 10;
   // Rescan the model directory for versions published by other replicas this often; 0 = never.
   int reload_seconds = 30;
-  // Training jobs that may run at once.
+  // Training jobs that may run at once, and the compute threads of each. One thread leaves the
+  // other cores to translation; on a machine that only trains, give it all cores.
   int max_training_jobs = 1;
+  int training_threads = 1;
   // Train the seed's toy model as `toy` before serving if the store has none.
   bool bootstrap_toy = false;
 };
@@ -63,6 +65,7 @@ class ServerRunner {
   int metrics_port() const { return http_ ? http_->port() : 0; }
   ModelStore& store() { return *store_; }
   MetricsRegistry& metrics() { return metrics_; }
+  TranslationEngine& engine() { return *engine_; }
 
  private:
   void ReloadLoop();

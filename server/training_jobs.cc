@@ -1,5 +1,6 @@
 #include "server/training_jobs.h"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
@@ -51,12 +52,13 @@ void TrainingJob::Finish(grpc::Status status) {
 }
 
 TrainingJobs::TrainingJobs(ModelStore* store, int max_concurrent, ComputeSlots* slots, int inference_reserve,
-                           MetricsRegistry* metrics)
+                           MetricsRegistry* metrics, int threads_per_job)
     : store_(store),
       max_concurrent_(max_concurrent),
       slots_(slots),
       inference_reserve_(inference_reserve),
-      metrics_(metrics) {
+      metrics_(metrics),
+      threads_per_job_(std::max(1, threads_per_job)) {
   if (metrics_) metrics_->GetGauge("wordbridge_training_jobs_running", "Training jobs running");
 }
 
@@ -123,11 +125,11 @@ std::shared_ptr<TrainingJob> TrainingJobs::Start(JobSpec spec) {
 
 void TrainingJobs::Run(std::shared_ptr<TrainingJob> job, JobSpec spec) {
   const auto start = std::chrono::steady_clock::now();
-  // One compute thread, with a slot of the shared budget when one is free beyond the translation
+  // Its compute threads, with slots of the shared budget when they are free beyond the translation
   // workers' reserve (see the constructor).
-  SetThreadComputeThreads(1);
+  SetThreadComputeThreads(threads_per_job_);
   SlotLease lease;
-  if (slots_ && slots_->TryAcquire(1, inference_reserve_)) lease = SlotLease(slots_, 1);
+  if (slots_ && slots_->TryAcquire(threads_per_job_, inference_reserve_)) lease = SlotLease(slots_, threads_per_job_);
   grpc::Status status = Guarded([&] {
     CorpusReport report;
     auto corpus = spec.read_corpus(&report);

@@ -66,11 +66,12 @@ class TrainingJob {
 
 class TrainingJobs {
  public:
-  // Each job trains on one compute thread. It takes a slot of `slots` when one is free beyond
-  // `inference_reserve` (the slots a translation worker needs), so training never starves
-  // translation; without one it still runs, sharing a core. `slots` and `metrics` may be null.
+  // Each job trains on `threads_per_job` compute threads. It takes that many slots of `slots` when
+  // they are free beyond `inference_reserve` (the slots a translation worker needs), so training
+  // never starves translation; without them it still runs, sharing cores. `slots` and `metrics` may
+  // be null.
   TrainingJobs(ModelStore* store, int max_concurrent, ComputeSlots* slots = nullptr, int inference_reserve = 1,
-               MetricsRegistry* metrics = nullptr);
+               MetricsRegistry* metrics = nullptr, int threads_per_job = 1);
   ~TrainingJobs();  // cancels and joins every job
 
   // Starts a job. RESOURCE_EXHAUSTED when max_concurrent jobs run; FAILED_PRECONDITION when the model
@@ -91,6 +92,7 @@ class TrainingJobs {
   ComputeSlots* slots_;
   int inference_reserve_;
   MetricsRegistry* metrics_;
+  int threads_per_job_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<TrainingJob>> running_;  // by model name
   // Every job's thread with its job; finished ones are joined when the next job starts.

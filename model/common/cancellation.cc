@@ -7,7 +7,12 @@ namespace wordbridge {
 void ThrowIfStopped(const StopToken* token) {
   if (token == nullptr) return;
   if (token->DeadlinePassed()) throw DeadlineExceededError("deadline exceeded");
-  if (token->StopRequested()) throw CancelledError("cancelled");
+  if (token->StopRequested()) {
+    // gRPC cancels a call when its deadline timer fires, which can be a little before this clock
+    // reaches the deadline: a stop that close to the deadline is the deadline's.
+    if (token->DeadlinePassed(std::chrono::milliseconds(50))) throw DeadlineExceededError("deadline exceeded");
+    throw CancelledError("cancelled");
+  }
 }
 
 }  // namespace wordbridge

@@ -23,7 +23,10 @@ class StopToken {
   bool StopRequested() const {
     return stopped_.load() || (external_ && external_());
   }
-  bool DeadlinePassed() const { return has_deadline_ && Clock::now() >= deadline_; }
+  // True once the deadline is less than `margin` away.
+  bool DeadlinePassed(Clock::duration margin = Clock::duration::zero()) const {
+    return has_deadline_ && Clock::now() + margin >= deadline_;
+  }
 
  private:
   std::atomic<bool> stopped_{false};

@@ -110,11 +110,24 @@ std::shared_ptr<TranslationCall> TranslationEngine::Submit(std::shared_ptr<const
   {
     std::lock_guard lock(mutex_);
     if (!accepting_) throw UnavailableError("the server is shutting down");
-    if (queued_sentences_ + n > options_.queue_capacity) {
+    // Calls nobody waits for any more give their places back before this one is measured.
+    std::vector<std::shared_ptr<TranslationCall>> dropped;
+    DropAbandonedLocked(&dropped);
+    for (auto& gone : dropped) Fail(*gone, AbandonedError(*gone));
+    if (queued_sentences_ > 0 && queued_sentences_ + n > options_.queue_capacity) {
       if (rejected_) rejected_->Increment();
       throw ResourceExhaustedError("the translation queue is full (" + std::to_string(queued_sentences_) + " of " +
                                    std::to_string(options_.queue_capacity) + " sentences waiting; this call has " +
                                    std::to_string(n) + "); retry later");
+    }
+    // Shed load early: a call that would still be queued at its deadline only takes a place.
+    const double wait = ExpectedWaitSecondsLocked();
+    if (deadline != TranslationCall::Clock::time_point::max() && wait > 0 &&
+        TranslationCall::Clock::now() + std::chrono::duration<double>(wait) > deadline) {
+      if (rejected_) rejected_->Increment();
+      throw ResourceExhaustedError("the server is busy: the translation queue holds about " +
+                                   std::to_string(static_cast<int>(wait * 1000)) +
+                                   " ms of work, more than the call's deadline allows; retry later");
     }
     call->enqueued_ = Steady::now();
     queue_.push_back(call);
@@ -131,19 +144,32 @@ std::vector<Translation> TranslationEngine::Translate(std::shared_ptr<const Mode
                                                       TranslationCall::Clock::time_point deadline) {
   auto call = Submit(std::move(bundle), sentences, options, deadline);
   auto future = call->future();
-  // Poll for the caller going away; the engine itself notices deadlines.
+  // Poll for the caller going away or its deadline; either gives the call's place up at once.
   while (future.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready) {
     if (TranslationCall::Clock::now() >= call->deadline()) {
-      call->Cancel();
+      Cancel(call);
       throw DeadlineExceededError("deadline exceeded before the translation finished");
     }
     if (stop != nullptr && (stop->StopRequested() || stop->DeadlinePassed())) {
-      call->Cancel();
+      Cancel(call);
       ThrowIfStopped(stop);
       throw CancelledError("cancelled");
     }
   }
   return future.get();
+}
+
+void TranslationEngine::Cancel(const std::shared_ptr<TranslationCall>& call) {
+  call->Cancel();
+  std::lock_guard lock(mutex_);
+  auto it = std::find(queue_.begin(), queue_.end(), call);
+  if (it != queue_.end()) {
+    queued_sentences_ -= static_cast<int>(call->order_.size() - call->next_);
+    queue_.erase(it);
+    if (queue_depth_) queue_depth_->Set(queued_sentences_);
+    if (queue_.empty()) drained_.notify_all();
+  }
+  Fail(*call, AbandonedError(*call));
 }
 
 void TranslationEngine::RunOnWorker(const std::function<void()>& task) {
@@ -194,6 +220,7 @@ std::exception_ptr TranslationEngine::AbandonedError(const TranslationCall& call
 }
 
 void TranslationEngine::DropAbandonedLocked(std::vector<std::shared_ptr<TranslationCall>>* failed) {
+  if (queue_.empty()) return;
   for (auto it = queue_.begin(); it != queue_.end();) {
     if ((*it)->abandoned()) {
       queued_sentences_ -= static_cast<int>((*it)->order_.size() - (*it)->next_);
@@ -303,6 +330,10 @@ SlotLease TranslationEngine::AcquireSlots() {
   return SlotLease(slots_, options_.threads_per_worker);
 }
 
+double TranslationEngine::ExpectedWaitSecondsLocked() const {
+  return seconds_per_sentence_ * queued_sentences_ / options_.workers;
+}
+
 void TranslationEngine::RunBatch(Batch& batch) {
   std::vector<Translation> decoded;
   std::exception_ptr error;
@@ -314,7 +345,15 @@ void TranslationEngine::RunBatch(Batch& batch) {
     sources.reserve(batch.indices.size());
     for (size_t i = 0; i < batch.indices.size(); ++i) sources.push_back(&batch.calls[i]->sources_[batch.indices[i]]);
     SlotLease lease = AcquireSlots();
+    const auto start = Steady::now();
     decoded = first.bundle_->DecodeBatch(sources, options);
+    // Only well-filled batches say how fast a deep queue drains (small ones cost more per sentence).
+    if (2 * sources.size() >= static_cast<size_t>(options_.max_batch_sentences)) {
+      const double per_sentence = std::chrono::duration<double>(Steady::now() - start).count() / sources.size();
+      std::lock_guard lock(mutex_);
+      seconds_per_sentence_ =
+          seconds_per_sentence_ == 0 ? per_sentence : 0.8 * seconds_per_sentence_ + 0.2 * per_sentence;
+    }
   } catch (...) {
     error = std::current_exception();
   }

@@ -40,8 +40,10 @@ struct EngineOptions {
   // OpenMP threads of each worker (intra_threads). Decoding's per-step products are small, and one
   // core per worker serves them better than two cores on one batch.
   int threads_per_worker = 1;
-  // Sentences that may wait in the queue; beyond it, Submit throws ResourceExhaustedError.
-  int queue_capacity = 4096;
+  // Sentences that may wait in the queue; a call that would go beyond it is refused with
+  // ResourceExhaustedError (an empty queue takes any call, so one large request is never refused).
+  // Calls are also refused when the queue's expected wait already exceeds their deadline.
+  int queue_capacity = 1024;
   // Largest batch in sentences, and in source tokens (sentences x longest source).
   int max_batch_sentences = 64;
   int max_batch_tokens = 6000;
@@ -59,8 +61,9 @@ class TranslationCall {
 
   // The results, one per sentence in order, or the error that ended the call.
   std::shared_future<std::vector<Translation>> future() const { return future_; }
-  // Nobody waits any more: queued sentences are dropped and running ones leave their batch at the
-  // next step. The future then holds CancelledError.
+  // Nobody waits any more: queued sentences are dropped when the engine next looks at the queue,
+  // running ones leave their batch at the next step, and the future holds CancelledError.
+  // TranslationEngine::Cancel also gives the call's queue places back at once.
   void Cancel() { abandoned_.store(true); }
   bool abandoned() const { return abandoned_.load() || Clock::now() >= deadline_; }
   Clock::time_point deadline() const { return deadline_; }
@@ -109,6 +112,9 @@ class TranslationEngine {
                                      TranslationCall::Clock::time_point deadline =
                                          TranslationCall::Clock::time_point::max());
 
+  // Cancels `call` (see TranslationCall::Cancel) and removes its queued sentences now.
+  void Cancel(const std::shared_ptr<TranslationCall>& call);
+
   // Runs `task` on a worker ahead of queued batches (short forward passes, e.g. a sentence vector),
   // and waits for it. Exceptions propagate.
   void RunOnWorker(const std::function<void()>& task);
@@ -133,6 +139,8 @@ class TranslationEngine {
   void DropAbandonedLocked(std::vector<std::shared_ptr<TranslationCall>>* failed);
   Batch TakeBatchLocked();
   void RunBatch(Batch& batch);
+  // Expected time until a newly queued sentence starts decoding (under mutex_); 0 when unknown.
+  double ExpectedWaitSecondsLocked() const;
   void FinishBatch(Batch& batch, std::vector<Translation>* decoded, std::exception_ptr error);
   SlotLease AcquireSlots();
   // Sets the call's error once (under mutex_).
@@ -154,6 +162,9 @@ class TranslationEngine {
   bool accepting_ = true;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
+  // Seconds a worker spends per sentence in well-filled batches (EWMA; 0 = not measured yet): the
+  // basis of the expected queue wait that admission compares with a call's deadline.
+  double seconds_per_sentence_ = 0;
 
   // Metrics (null without a registry).
   Gauge* queue_depth_ = nullptr;

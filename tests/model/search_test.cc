@@ -57,6 +57,32 @@ TEST_P(SearchTest, BeamReturnsNBestSortedAndBatchIndependent) {
   }
 }
 
+TEST_P(SearchTest, AbandonedSentencesLeaveTheBatchAndTheOthersAreUnchanged) {
+  auto bundle = Bundle();
+  for (int beam : {1, 3}) {
+    TranslationOptions options;
+    options.beam_size = beam;
+    std::vector<SourceSentence> sources;
+    for (size_t i = 0; i < kSentences.size(); ++i) sources.push_back(bundle->PrepareSource(kSentences[i], i, options));
+    std::vector<const SourceSentence*> batch;
+    for (const auto& s : sources) batch.push_back(&s);
+    auto expected = bundle->DecodeBatch(batch, options);
+    // Sentence 1 is abandoned from the start; sentence 4 after the search has asked about it twice.
+    int asked_about_4 = 0;
+    options.abandoned = [&](int64_t sentence) { return sentence == 1 || (sentence == 4 && ++asked_about_4 > 2); };
+    auto decoded = bundle->DecodeBatch(batch, options);
+    ASSERT_EQ(decoded.size(), kSentences.size());
+    EXPECT_TRUE(decoded[1].hypotheses.empty()) << "beam " << beam;
+    EXPECT_TRUE(decoded[4].hypotheses.empty()) << "beam " << beam;
+    EXPECT_LE(asked_about_4, 4) << "an abandoned sentence is not asked about again once it left";
+    for (size_t i : {0, 2, 3, 5}) {
+      ASSERT_EQ(decoded[i].hypotheses.size(), expected[i].hypotheses.size());
+      EXPECT_EQ(decoded[i].hypotheses[0].text, expected[i].hypotheses[0].text) << "beam " << beam << ", sentence " << i;
+      EXPECT_NEAR(decoded[i].hypotheses[0].score, expected[i].hypotheses[0].score, 1e-5);  // batch shape moves the last bits
+    }
+  }
+}
+
 TEST_P(SearchTest, MaxLengthCapsOutput) {
   auto bundle = Bundle();
   for (int beam : {1, 3}) {
