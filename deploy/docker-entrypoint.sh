@@ -20,6 +20,22 @@ if [ "$1" = "wordbridge-server" ] || [ "$1" = "/usr/local/bin/wordbridge-server"
   if [ -n "${WORDBRIDGE_RELOAD_SECONDS:-}" ]; then
     set -- --reload-seconds "$WORDBRIDGE_RELOAD_SECONDS" "$@"
   fi
+  if [ -n "${WORDBRIDGE_WORKERS:-}" ]; then
+    set -- --workers "$WORDBRIDGE_WORKERS" "$@"
+  fi
+  if [ -n "${WORDBRIDGE_THREADS_PER_WORKER:-}" ]; then
+    set -- --threads-per-worker "$WORDBRIDGE_THREADS_PER_WORKER" "$@"
+  fi
+  if [ -n "${WORDBRIDGE_QUEUE_CAPACITY:-}" ]; then
+    set -- --queue-capacity "$WORDBRIDGE_QUEUE_CAPACITY" "$@"
+  fi
+  if [ -n "${WORDBRIDGE_BATCH_TIMEOUT_MICROS:-}" ]; then
+    set -- --batch-timeout-micros "$WORDBRIDGE_BATCH_TIMEOUT_MICROS" "$@"
+  fi
+  # HTTP /metrics (Prometheus), /healthz and /readyz on --host; 0 = off.
+  if [ -n "${WORDBRIDGE_METRICS_PORT:-}" ]; then
+    set -- --metrics-port "$WORDBRIDGE_METRICS_PORT" "$@"
+  fi
   case "$(printf '%s' "${WORDBRIDGE_BOOTSTRAP_TOY:-0}" | tr '[:upper:]' '[:lower:]')" in
     1|true|yes|on) set -- --bootstrap-toy "$@" ;;
     0|false|no|off|"") ;;

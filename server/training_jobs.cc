@@ -9,6 +9,12 @@
 
 namespace wordbridge {
 
+namespace {
+// Training runs below translation workers (nice 5) and RPC threads (0): requests come first, and a
+// training job takes the cycles they leave.
+constexpr int kTrainingNice = 10;
+}  // namespace
+
 bool TrainingJob::NextProgress(v1::TrainProgress* out, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   changed_.wait_for(lock, timeout, [&] { return !queue_.empty() || done_; });
@@ -127,6 +133,7 @@ void TrainingJobs::Run(std::shared_ptr<TrainingJob> job, JobSpec spec) {
   const auto start = std::chrono::steady_clock::now();
   // Its compute threads, with slots of the shared budget when they are free beyond the translation
   // workers' reserve (see the constructor).
+  SetThreadNice(kTrainingNice);
   SetThreadComputeThreads(threads_per_job_);
   SlotLease lease;
   if (slots_ && slots_->TryAcquire(threads_per_job_, inference_reserve_)) lease = SlotLease(slots_, threads_per_job_);

@@ -4,6 +4,7 @@
 #include <limits>
 #include <numeric>
 
+#include "model/decode/greedy_batch.h"
 #include "model/text/vocabulary.h"
 
 namespace wordbridge {
@@ -45,79 +46,14 @@ std::vector<std::vector<SearchHypothesis>> GreedySearch::Search(Seq2SeqNet& net,
                                                                 const std::vector<int64_t>& max_lengths,
                                                                 const SearchOptions& options) const {
   const int64_t batch = source.size(0);
-  EncoderOutput encoded;
-  DecoderState state = net.Encode(source, lengths, &encoded);
-  const int64_t max_steps = *std::max_element(max_lengths.begin(), max_lengths.end());
-  const bool want_attention = options.record_attention && net.has_attention();
-  std::vector<SearchHypothesis> found(batch);
-  // rows[i] is the sentence decoded at position i of the shrinking batch; done[i] marks positions
-  // that stopped but are still in the tensors until the next compaction.
-  std::vector<int64_t> rows(batch);
-  std::iota(rows.begin(), rows.end(), 0);
-  std::vector<char> done(batch, 0);
-  std::vector<char> abandoned(batch, 0);
-  int64_t done_count = 0;
-  auto tokens = torch::full({batch}, Vocabulary::kSos, torch::kInt64);
-  for (int64_t t = 0; t < max_steps && done_count < static_cast<int64_t>(rows.size()); ++t) {
-    bool left = false;  // a sentence was abandoned at this step: compact at its end
-    if (options.abandoned) {
-      for (size_t i = 0; i < rows.size(); ++i) {
-        if (!done[i] && options.abandoned(rows[i])) {
-          done[i] = 1;
-          ++done_count;
-          abandoned[rows[i]] = 1;
-          left = true;
-        }
-      }
-      if (done_count == static_cast<int64_t>(rows.size())) break;
-    }
-    torch::Tensor attention;
-    auto logits = net.DecodeStep(encoded, &state, tokens, want_attention ? &attention : nullptr);
-    auto next = logits.argmax(1);
-    // log p(next) = logit(next) - logsumexp(logits): the score without a full log_softmax.
-    auto gained = (logits.gather(1, next.unsqueeze(1)).squeeze(1) - logits.logsumexp(1)).to(torch::kFloat64);
-    auto next_a = next.accessor<int64_t, 1>();
-    auto gained_a = gained.accessor<double, 1>();
-    for (size_t i = 0; i < rows.size(); ++i) {
-      if (done[i]) continue;
-      SearchHypothesis& hyp = found[rows[i]];
-      hyp.score += gained_a[i];
-      const int64_t id = next_a[i];
-      if (id != Vocabulary::kEos) {
-        hyp.ids.push_back(id);
-        if (want_attention) {
-          auto row = attention[i].to(torch::kFloat32).contiguous();
-          hyp.attention.emplace_back(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
-        }
-      }
-      if (id == Vocabulary::kEos || t + 1 >= max_lengths[rows[i]]) {
-        done[i] = 1;
-        ++done_count;
-      }
-    }
-    tokens = next;
-    // Drop stopped sentences from the batch once enough have stopped: later steps cost less.
-    const int64_t active = static_cast<int64_t>(rows.size()) - done_count;
-    if (active > 0 && (left || done_count * 8 >= static_cast<int64_t>(rows.size()))) {
-      std::vector<int64_t> keep, kept_rows;
-      for (size_t i = 0; i < rows.size(); ++i) {
-        if (!done[i]) {
-          keep.push_back(static_cast<int64_t>(i));
-          kept_rows.push_back(rows[i]);
-        }
-      }
-      auto index = torch::tensor(keep, torch::kInt64);
-      encoded = SelectBatch(encoded, index);
-      state = SelectBatch(state, index);
-      tokens = tokens.index_select(0, index);
-      rows = std::move(kept_rows);
-      done.assign(rows.size(), 0);
-      done_count = 0;
-    }
-  }
+  GreedyBatch decoding(net, options.record_attention);
+  std::vector<int64_t> tags(batch);
+  std::iota(tags.begin(), tags.end(), 0);
+  decoding.Add(source, lengths.to(torch::kInt64).contiguous(), max_lengths, tags);
   std::vector<std::vector<SearchHypothesis>> results(batch);
-  for (int64_t b = 0; b < batch; ++b) {
-    if (!abandoned[b]) results[b].push_back(std::move(found[b]));
+  while (decoding.size() > 0) {
+    if (options.abandoned) decoding.Drop(options.abandoned);
+    for (auto& finished : decoding.Step()) results[finished.tag].push_back(std::move(finished.hypothesis));
   }
   return results;
 }

@@ -1,7 +1,10 @@
 #include "model/serve/compute_slots.h"
 
 #include <omp.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -56,6 +59,12 @@ void SetThreadComputeThreads(int threads) {
   // asks; asking first makes the override below stick.
   at::get_num_threads();
   omp_set_num_threads(std::max(1, threads));
+}
+
+void SetThreadNice(int nice) {
+  // On Linux a thread id names one thread for setpriority, so only this thread changes.
+  const auto thread_id = static_cast<id_t>(syscall(SYS_gettid));
+  setpriority(PRIO_PROCESS, thread_id, std::clamp(nice, 0, 19));
 }
 
 }  // namespace wordbridge

@@ -50,4 +50,9 @@ class SlotLease {
 // thread: each worker or job thread calls this once when it starts.
 void SetThreadComputeThreads(int threads);
 
+// Lowers the calling thread's scheduling priority to `nice` (0-19; threads it starts later inherit
+// it). Compute threads run below the RPC threads, so microsecond requests (word lookups, FAISS
+// searches, admission) are scheduled at once even while every core decodes. Best effort.
+void SetThreadNice(int nice);
+
 }  // namespace wordbridge

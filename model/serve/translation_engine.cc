@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "model/common/errors.h"
+#include "model/decode/greedy_batch.h"
 #include "model/serve/metrics.h"
 
 namespace wordbridge {
@@ -38,6 +39,7 @@ void EngineOptions::Validate() const {
   if (queue_capacity < 1) throw InvalidArgumentError("queue capacity must be >= 1");
   if (max_batch_sentences < 1) throw InvalidArgumentError("max batch sentences must be >= 1");
   if (max_batch_tokens < 1) throw InvalidArgumentError("max batch tokens must be >= 1");
+  if (worker_nice < 0 || worker_nice > 19) throw InvalidArgumentError("worker nice must be in [0, 19]");
   if (batch_timeout_micros < 0 || batch_timeout_micros > 10'000'000) {
     throw InvalidArgumentError("batch timeout must be in [0, 10 s]");
   }
@@ -120,14 +122,15 @@ std::shared_ptr<TranslationCall> TranslationEngine::Submit(std::shared_ptr<const
                                    std::to_string(options_.queue_capacity) + " sentences waiting; this call has " +
                                    std::to_string(n) + "); retry later");
     }
-    // Shed load early: a call that would still be queued at its deadline only takes a place.
-    const double wait = ExpectedWaitSecondsLocked();
-    if (deadline != TranslationCall::Clock::time_point::max() && wait > 0 &&
-        TranslationCall::Clock::now() + std::chrono::duration<double>(wait) > deadline) {
+    // Shed load early: a call that would not finish by its deadline only takes a place and a worker's
+    // time from calls that can.
+    const double expected = ExpectedLatencySecondsLocked(n);
+    if (deadline != TranslationCall::Clock::time_point::max() && expected > 0 &&
+        TranslationCall::Clock::now() + std::chrono::duration<double>(expected) > deadline) {
       if (rejected_) rejected_->Increment();
-      throw ResourceExhaustedError("the server is busy: the translation queue holds about " +
-                                   std::to_string(static_cast<int>(wait * 1000)) +
-                                   " ms of work, more than the call's deadline allows; retry later");
+      throw ResourceExhaustedError("the server is busy: this call would take about " +
+                                   std::to_string(static_cast<int>(expected * 1000)) +
+                                   " ms with the work queued before it, more than its deadline allows; retry later");
     }
     call->enqueued_ = Steady::now();
     queue_.push_back(call);
@@ -251,18 +254,18 @@ bool TranslationEngine::NextWork(std::unique_lock<std::mutex>& lock, std::functi
     // Start when the batch is full, when its oldest sentence has waited long enough, or when draining.
     const auto start_by = queue_.front()->enqueued_ + std::chrono::microseconds(options_.batch_timeout_micros);
     if (queued_sentences_ >= options_.max_batch_sentences || !accepting_ || Steady::now() >= start_by) {
-      *batch = TakeBatchLocked();
+      *batch = TakeBatchLocked(*queue_.front(), 0, 0);
       return true;
     }
     work_ready_.wait_until(lock, start_by);
   }
 }
 
-TranslationEngine::Batch TranslationEngine::TakeBatchLocked() {
+TranslationEngine::Batch TranslationEngine::TakeBatchLocked(const TranslationCall& key, int rows, size_t width) {
   Batch batch;
   std::vector<std::shared_ptr<TranslationCall>> group;
   for (auto& call : queue_) {
-    if (Compatible(*call, *queue_.front())) group.push_back(call);
+    if (Compatible(*call, key)) group.push_back(call);
   }
   if (queue_wait_) {
     const auto now = Steady::now();
@@ -272,19 +275,15 @@ TranslationEngine::Batch TranslationEngine::TakeBatchLocked() {
   }
   // Round-robin, one sentence per call per turn, within the sentence and token bounds; each call's
   // sentences come shortest first, so a large call's batches stay length-sorted.
-  const auto full = [&] { return static_cast<int>(batch.indices.size()) >= options_.max_batch_sentences; };
-  size_t width = 0;
-  for (bool took = true; took && !full();) {
+  const auto total = [&] { return rows + static_cast<int>(batch.indices.size()); };
+  for (bool took = true; took && total() < options_.max_batch_sentences;) {
     took = false;
     for (auto& call : group) {
-      if (full()) break;
+      if (total() >= options_.max_batch_sentences) break;
       if (call->next_ >= call->order_.size()) continue;
       const size_t index = call->order_[call->next_];
       const size_t new_width = std::max(width, call->sources_[index].ids.size());
-      if (!batch.indices.empty() &&
-          static_cast<int64_t>(new_width * (batch.indices.size() + 1)) > options_.max_batch_tokens) {
-        continue;
-      }
+      if (total() > 0 && static_cast<int64_t>(new_width * (total() + 1)) > options_.max_batch_tokens) continue;
       width = new_width;
       ++call->next_;
       batch.calls.push_back(call);
@@ -292,18 +291,20 @@ TranslationEngine::Batch TranslationEngine::TakeBatchLocked() {
       took = true;
     }
   }
+  if (batch.indices.empty()) return batch;
   queued_sentences_ -= static_cast<int>(batch.indices.size());
   queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
                               [](const auto& call) { return call->next_ >= call->order_.size(); }),
                queue_.end());
   if (queue_.empty()) drained_.notify_all();
   if (queue_depth_) queue_depth_->Set(queued_sentences_);
-  if (batch_sentences_) batch_sentences_->Observe(static_cast<double>(batch.indices.size()));
-  if (batch_tokens_) batch_tokens_->Observe(static_cast<double>(width * batch.indices.size()));
+  if (batch_sentences_) batch_sentences_->Observe(static_cast<double>(total()));
+  if (batch_tokens_) batch_tokens_->Observe(static_cast<double>(width * total()));
   return batch;
 }
 
 void TranslationEngine::WorkerLoop() {
+  SetThreadNice(options_.worker_nice);
   SetThreadComputeThreads(options_.threads_per_worker);
   std::unique_lock lock(mutex_);
   while (true) {
@@ -320,7 +321,11 @@ void TranslationEngine::WorkerLoop() {
     // More may be queued than this batch took: let another worker look.
     if (!queue_.empty()) work_ready_.notify_one();
     lock.unlock();
-    RunBatch(batch);
+    if (batch.calls.front()->options_.beam_size == 1) {
+      RunContinuous(batch);
+    } else {
+      RunBatch(batch);
+    }
     lock.lock();
   }
 }
@@ -330,8 +335,19 @@ SlotLease TranslationEngine::AcquireSlots() {
   return SlotLease(slots_, options_.threads_per_worker);
 }
 
-double TranslationEngine::ExpectedWaitSecondsLocked() const {
-  return seconds_per_sentence_ * queued_sentences_ / options_.workers;
+double TranslationEngine::ExpectedLatencySecondsLocked(int sentences) const {
+  // The queue ahead drains over all workers; the call's own sentences then take about one batch's
+  // time. The margin covers what an average hides: a deep queue makes the fullest, slowest batches.
+  constexpr double kMargin = 1.5;
+  if (sentences <= 0) return 0;
+  return kMargin * (seconds_per_sentence_ * queued_sentences_ / options_.workers + seconds_per_batch_);
+}
+
+void TranslationEngine::RecordSpeed(double seconds_per_sentence, double seconds_per_batch) {
+  std::lock_guard lock(mutex_);
+  const bool first = seconds_per_batch_ == 0;
+  seconds_per_sentence_ = first ? seconds_per_sentence : 0.8 * seconds_per_sentence_ + 0.2 * seconds_per_sentence;
+  seconds_per_batch_ = first ? seconds_per_batch : 0.8 * seconds_per_batch_ + 0.2 * seconds_per_batch;
 }
 
 void TranslationEngine::RunBatch(Batch& batch) {
@@ -349,42 +365,162 @@ void TranslationEngine::RunBatch(Batch& batch) {
     decoded = first.bundle_->DecodeBatch(sources, options);
     // Only well-filled batches say how fast a deep queue drains (small ones cost more per sentence).
     if (2 * sources.size() >= static_cast<size_t>(options_.max_batch_sentences)) {
-      const double per_sentence = std::chrono::duration<double>(Steady::now() - start).count() / sources.size();
-      std::lock_guard lock(mutex_);
-      seconds_per_sentence_ =
-          seconds_per_sentence_ == 0 ? per_sentence : 0.8 * seconds_per_sentence_ + 0.2 * per_sentence;
+      const double seconds = std::chrono::duration<double>(Steady::now() - start).count();
+      RecordSpeed(seconds / sources.size(), seconds);
     }
   } catch (...) {
     error = std::current_exception();
   }
-  FinishBatch(batch, &decoded, error);
-}
-
-void TranslationEngine::FinishBatch(Batch& batch, std::vector<Translation>* decoded, std::exception_ptr error) {
   if (!error) {
-    if (tokens_decoded_) tokens_decoded_->Increment(static_cast<double>(OutputTokens(*decoded)));
-    if (sentences_decoded_) sentences_decoded_->Increment(static_cast<double>(decoded->size()));
+    const auto delivered = std::count_if(decoded.begin(), decoded.end(),
+                                         [](const Translation& t) { return !t.hypotheses.empty(); });
+    if (tokens_decoded_) tokens_decoded_->Increment(static_cast<double>(OutputTokens(decoded)));
+    if (sentences_decoded_) sentences_decoded_->Increment(static_cast<double>(delivered));
   }
   std::vector<std::shared_ptr<TranslationCall>> done;
   {
     std::lock_guard lock(mutex_);
     for (size_t i = 0; i < batch.indices.size(); ++i) {
-      TranslationCall& call = *batch.calls[i];
-      if (call.completed_) continue;
       if (error) {
-        Fail(call, error);
-        continue;
+        Fail(*batch.calls[i], error);
+      } else {
+        DeliverLocked(batch.calls[i], batch.indices[i], std::move(decoded[i]), &done);
       }
-      if (call.abandoned()) {
-        Fail(call, AbandonedError(call));
-        continue;
-      }
-      call.results_[batch.indices[i]] = std::move((*decoded)[i]);
-      if (--call.remaining_ == 0) done.push_back(batch.calls[i]);
     }
-    for (auto& call : done) call->completed_ = true;
   }
-  // Set outside the lock: a waiting caller wakes and may call back into the engine.
+  Complete(done);
+}
+
+void TranslationEngine::RunContinuous(Batch& first) {
+  // Rows of the running batch by tag: the call and the sentence's index in it.
+  std::vector<std::pair<std::shared_ptr<TranslationCall>, size_t>> rows;
+  std::vector<Steady::time_point> joined;
+  const std::shared_ptr<TranslationCall> key = first.calls.front();
+  const ModelBundle& bundle = *key->bundle_;
+  const TranslationOptions& options = key->options_;
+  c10::InferenceMode inference;
+  GreedyBatch decoding(bundle.network(), options.record_attention || options.replace_unknown);
+  SlotLease lease = AcquireSlots();
+
+  // Speed accounting for admission, refreshed every half batch of finished sentences.
+  auto since = Steady::now();
+  int finished_since = 0;
+  double time_in_batch = 0;
+
+  const auto add = [&](Batch& more) {
+    std::vector<const SourceSentence*> sources;
+    std::vector<int64_t> max_lengths, tags;
+    for (size_t i = 0; i < more.indices.size(); ++i) {
+      const TranslationCall& call = *more.calls[i];
+      sources.push_back(&call.sources_[more.indices[i]]);
+      const auto n = static_cast<int64_t>(sources.back()->ids.size());
+      max_lengths.push_back(call.options_.max_length > 0 ? call.options_.max_length : 2 * n + 10);
+      tags.push_back(static_cast<int64_t>(rows.size()));
+      rows.emplace_back(more.calls[i], more.indices[i]);
+      joined.push_back(Steady::now());
+    }
+    auto [source, lengths] = SourceTensors(sources);
+    decoding.Add(source, lengths, max_lengths, tags);
+  };
+
+  std::vector<std::shared_ptr<TranslationCall>> done;
+  try {
+    add(first);
+    while (decoding.size() > 0) {
+      for (int64_t tag : decoding.Drop([&](int64_t tag) { return rows[tag].first->abandoned(); })) {
+        std::lock_guard lock(mutex_);
+        Fail(*rows[tag].first, AbandonedError(*rows[tag].first));
+      }
+      auto finished = decoding.Step();
+      if (!finished.empty()) {
+        std::vector<Translation> translations;
+        for (auto& f : finished) {
+          const auto& [call, index] = rows[f.tag];
+          std::vector<SearchHypothesis> hypotheses;
+          hypotheses.push_back(std::move(f.hypothesis));
+          translations.push_back(bundle.ToTranslation(call->sources_[index], std::move(hypotheses), options));
+          time_in_batch += std::chrono::duration<double>(Steady::now() - joined[f.tag]).count();
+        }
+        if (tokens_decoded_) tokens_decoded_->Increment(static_cast<double>(OutputTokens(translations)));
+        if (sentences_decoded_) sentences_decoded_->Increment(static_cast<double>(translations.size()));
+        {
+          std::lock_guard lock(mutex_);
+          for (size_t i = 0; i < finished.size(); ++i) {
+            const auto& [call, index] = rows[finished[i].tag];
+            DeliverLocked(call, index, std::move(translations[i]), &done);
+          }
+        }
+        Complete(done);
+        done.clear();
+        finished_since += static_cast<int>(finished.size());
+        if (2 * finished_since >= options_.max_batch_sentences) {
+          const double seconds = std::chrono::duration<double>(Steady::now() - since).count();
+          RecordSpeed(seconds / finished_since, time_in_batch / finished_since);
+          since = Steady::now();
+          finished_since = 0;
+          time_in_batch = 0;
+        }
+      }
+      // Between steps: a short task (a sentence vector) runs now rather than after this batch, and
+      // queued sentences of compatible calls take the places of those that finished.
+      std::function<void()> task;
+      Batch more;
+      {
+        std::lock_guard lock(mutex_);
+        if (!tasks_.empty()) {
+          task = std::move(tasks_.front());
+          tasks_.pop_front();
+        }
+        // Joining costs an encoder pass and a copy of the batch's tensors: a large batch waits until an
+        // eighth of it is free (as it compacts), a small one takes newcomers at once.
+        const int64_t free = options_.max_batch_sentences - decoding.size();
+        if (!queue_.empty() && free > 0 && free * 8 >= decoding.size()) {
+          more = TakeBatchLocked(*key, static_cast<int>(decoding.size()),
+                                 static_cast<size_t>(decoding.longest_source()));
+        }
+      }
+      if (task) task();
+      if (!more.indices.empty()) add(more);
+    }
+  } catch (...) {
+    auto error = std::current_exception();
+    std::lock_guard lock(mutex_);
+    for (auto& row : rows) Fail(*row.first, error);
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> TranslationEngine::SourceTensors(
+    const std::vector<const SourceSentence*>& sources) {
+  int64_t width = 0;
+  for (const auto* s : sources) width = std::max<int64_t>(width, static_cast<int64_t>(s->ids.size()));
+  const auto batch = static_cast<int64_t>(sources.size());
+  auto source = torch::zeros({batch, width}, torch::kInt64);
+  auto lengths = torch::zeros({batch}, torch::kInt64);
+  auto lengths_a = lengths.accessor<int64_t, 1>();
+  for (int64_t b = 0; b < batch; ++b) {
+    const auto& ids = sources[b]->ids;
+    std::copy(ids.begin(), ids.end(), source[b].data_ptr<int64_t>());
+    lengths_a[b] = static_cast<int64_t>(ids.size());
+  }
+  return {source, lengths};
+}
+
+void TranslationEngine::DeliverLocked(const std::shared_ptr<TranslationCall>& call, size_t index,
+                                      Translation translation, std::vector<std::shared_ptr<TranslationCall>>* done) {
+  if (call->completed_) return;
+  if (call->abandoned()) {
+    Fail(*call, AbandonedError(*call));
+    return;
+  }
+  call->results_[index] = std::move(translation);
+  if (--call->remaining_ == 0) {
+    call->completed_ = true;
+    done->push_back(call);
+  }
+}
+
+void TranslationEngine::Complete(const std::vector<std::shared_ptr<TranslationCall>>& done) {
+  // Outside the lock: a waiting caller wakes and may call back into the engine.
   for (auto& call : done) call->promise_.set_value(std::move(call->results_));
 }
 

@@ -50,6 +50,9 @@ struct EngineOptions {
   // How long a batch that is not full may wait for more sentences before it starts, counted from
   // its oldest sentence's arrival (TF Serving's batch_timeout_micros). 0 = start at once.
   int64_t batch_timeout_micros = 1000;
+  // Scheduling niceness of the workers (see SetThreadNice): below the RPC threads, so a FAISS search
+  // never waits behind a decoding step for a core.
+  int worker_nice = 5;
 
   void Validate() const;  // throws InvalidArgumentError
 };
@@ -137,11 +140,26 @@ class TranslationEngine {
   bool NextWork(std::unique_lock<std::mutex>& lock, std::function<void()>* task, Batch* batch);
   // Removes abandoned calls from the queue and fails them.
   void DropAbandonedLocked(std::vector<std::shared_ptr<TranslationCall>>* failed);
-  Batch TakeBatchLocked();
+  // Takes up to max_batch_sentences - `rows` queued sentences of calls compatible with `key`,
+  // round-robin over the calls, keeping (rows + taken) x longest source (at least `width`) within
+  // max_batch_tokens.
+  Batch TakeBatchLocked(const TranslationCall& key, int rows, size_t width);
+  // Beam search: decodes `batch` as one static batch.
   void RunBatch(Batch& batch);
-  // Expected time until a newly queued sentence starts decoding (under mutex_); 0 when unknown.
-  double ExpectedWaitSecondsLocked() const;
-  void FinishBatch(Batch& batch, std::vector<Translation>* decoded, std::exception_ptr error);
+  // Greedy search: decodes `batch` as a running batch that finished sentences leave at once and
+  // queued compatible sentences join between steps, until it runs dry.
+  void RunContinuous(Batch& batch);
+  static std::pair<torch::Tensor, torch::Tensor> SourceTensors(const std::vector<const SourceSentence*>& sources);
+  // Stores a sentence's translation in its call (under mutex_); adds the call to `done` when it was
+  // the last one.
+  void DeliverLocked(const std::shared_ptr<TranslationCall>& call, size_t index, Translation translation,
+                     std::vector<std::shared_ptr<TranslationCall>>* done);
+  // Sets the promises of completed calls (outside mutex_).
+  static void Complete(const std::vector<std::shared_ptr<TranslationCall>>& done);
+  // Expected time until a call of `sentences` queued now is decoded (under mutex_); 0 when unknown.
+  double ExpectedLatencySecondsLocked(int sentences) const;
+  // Folds a measured speed into the admission estimate.
+  void RecordSpeed(double seconds_per_sentence, double seconds_per_batch);
   SlotLease AcquireSlots();
   // Sets the call's error once (under mutex_).
   static void Fail(TranslationCall& call, std::exception_ptr error);
@@ -162,9 +180,10 @@ class TranslationEngine {
   bool accepting_ = true;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
-  // Seconds a worker spends per sentence in well-filled batches (EWMA; 0 = not measured yet): the
-  // basis of the expected queue wait that admission compares with a call's deadline.
+  // Seconds a worker spends per sentence and per batch in well-filled batches (EWMA; 0 = not
+  // measured yet): the basis of the expected latency that admission compares with a deadline.
   double seconds_per_sentence_ = 0;
+  double seconds_per_batch_ = 0;
 
   // Metrics (null without a registry).
   Gauge* queue_depth_ = nullptr;

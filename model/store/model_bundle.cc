@@ -145,12 +145,18 @@ std::vector<Translation> ModelBundle::DecodeBatch(const std::vector<const Source
   SearchOptions search_options = options;
   search_options.record_attention = options.record_attention || options.replace_unknown;
   auto found = MakeSearch(options.beam_size)->Search(*network_, source, lengths, max_lengths, search_options);
-  std::vector<Translation> results(batch);
-  for (int64_t b = 0; b < batch; ++b) {
-    results[b].source_tokens = batch_sources[b]->tokens;
-    for (auto& hyp : found[b]) results[b].hypotheses.push_back(ToText(hyp, results[b].source_tokens, options));
-  }
+  std::vector<Translation> results;
+  results.reserve(batch);
+  for (int64_t b = 0; b < batch; ++b) results.push_back(ToTranslation(*batch_sources[b], std::move(found[b]), options));
   return results;
+}
+
+Translation ModelBundle::ToTranslation(const SourceSentence& source, std::vector<SearchHypothesis> hypotheses,
+                                       const TranslationOptions& options) const {
+  Translation result;
+  result.source_tokens = source.tokens;
+  for (auto& hyp : hypotheses) result.hypotheses.push_back(ToText(hyp, result.source_tokens, options));
+  return result;
 }
 
 TranslatedHypothesis ModelBundle::ToText(const SearchHypothesis& hyp, const std::vector<std::string>& source_tokens,

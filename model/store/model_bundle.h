@@ -109,6 +109,9 @@ class ModelBundle {
   // options.abandoned reports leave the batch and get no hypotheses. Runs on the calling thread.
   std::vector<Translation> DecodeBatch(const std::vector<const SourceSentence*>& batch,
                                        const TranslationOptions& options) const;
+  // Turns a sentence's search output into text (replacing <UNK> from the source when asked).
+  Translation ToTranslation(const SourceSentence& source, std::vector<SearchHypothesis> hypotheses,
+                            const TranslationOptions& options) const;
 
   // Row `id` of a side's embedding table for `word` (the <UNK> row when unknown).
   WordVector WordEmbedding(Side side, const std::string& word) const;

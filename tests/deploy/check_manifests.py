@@ -4,8 +4,9 @@
 usage: python3 tests/deploy/check_manifests.py [REPO_ROOT]
 
 Parses every YAML file under deploy/ and checks that the fields which must agree across files do:
-probes vs container port, Services vs pod labels and port, model volume vs model dir and PVC,
-grace period vs drain, HPA vs Deployment, Compose vs the same settings. Prints one line per check
+probes vs the grpc container port, metrics port vs ConfigMap and prometheus.io annotations, Services
+vs pod labels and port, model volume vs model dir and PVC, grace period vs drain, HPA vs Deployment,
+Compose vs the same settings. Prints one line per check
 and a final "N passed, M failed"; exits 1 when any check fails. Needs python3-yaml.
 """
 import os
@@ -100,6 +101,14 @@ def flag_value(args, flag):
     return None
 
 
+def published_container_port(entry):
+    """Container port of a compose ports entry: "9464", "9464:9464", "127.0.0.1:9464:9464/tcp" or
+    the long syntax {target: 9464, published: ...}."""
+    if isinstance(entry, dict):
+        return str(entry.get("target"))
+    return str(entry).split(":")[-1].split("/")[0]
+
+
 def main(argv):
     root = os.path.abspath(argv[1] if len(argv) > 1 else os.path.join(os.path.dirname(__file__), "..", ".."))
     deploy_dir = os.path.join(root, "deploy")
@@ -138,11 +147,18 @@ def main(argv):
         expect(len(containers) >= 1, "Deployment has no containers")
         ctr = containers[0]
         ports = ctr.get("ports", [])
-        expect(len(ports) == 1, "server container must declare exactly one port, has %d" % len(ports))
+        names = [p.get("name") for p in ports]
+        expect(len(names) == len(set(names)), "server container port names are not unique: %s" % names)
+        grpc_ports = [p for p in ports if p.get("name") == "grpc"]
+        expect(len(grpc_ports) == 1, "server container must declare a port named grpc, has %s" % names)
+        metrics_ports = [p for p in ports if p.get("name") == "metrics"]
+        others = sorted(str(n) for n in names if n not in ("grpc", "metrics"))
+        expect(not others, "server container declares ports other than grpc and metrics: %s" % others)
         env_from = [e["configMapRef"]["name"] for e in ctr.get("envFrom", []) if "configMapRef" in e]
         expect(env_from, "server container has no envFrom configMapRef")
         cm = one(objs, "ConfigMap", lambda o: o["metadata"]["name"] == env_from[0])
-        ctx.update(dep=dep, pod=pod, ctr=ctr, port=ports[0], cm=cm["data"])
+        ctx.update(dep=dep, pod=pod, ctr=ctr, port=grpc_ports[0], metrics=(metrics_ports or [None])[0],
+                   cm=cm["data"])
         return "Deployment %s, ConfigMap %s" % (dep["metadata"]["name"], cm["metadata"]["name"])
 
     c.check("Deployment and the ConfigMap it reads exist", facts)
@@ -150,6 +166,7 @@ def main(argv):
         print("%d passed, %d failed" % (c.passed, c.failed))
         return 1
     dep, pod, ctr, port, cm = ctx["dep"], ctx["pod"], ctx["ctr"], ctx["port"], ctx["cm"]
+    metrics_port = ctx["metrics"]
     container_port = port["containerPort"]
     args = [str(a) for a in ctr.get("args", [])] + [str(a) for a in ctr.get("command", [])]
 
@@ -161,7 +178,33 @@ def main(argv):
         expect(arg is None or int(arg) == container_port, "args --port %s != containerPort" % arg)
         return "50051"
 
-    c.check("container port 50051 = ConfigMap WORDBRIDGE_PORT", config_port)
+    c.check("container port grpc 50051 = ConfigMap WORDBRIDGE_PORT", config_port)
+
+    def metrics():
+        annotations = pod["metadata"].get("annotations") or {}
+        bad = sorted(k for k, v in annotations.items() if not isinstance(v, str))
+        expect(not bad, "pod annotations must be strings (quote them): %s" % bad)
+        scrape = annotations.get("prometheus.io/scrape")
+        if metrics_port is None:
+            expect(scrape != "true", "pod is annotated prometheus.io/scrape but declares no port named metrics")
+            return "no metrics port"
+        mp = metrics_port["containerPort"]
+        expect(metrics_port.get("protocol", "TCP") == "TCP", "metrics port protocol %s" % metrics_port.get("protocol"))
+        expect(mp != container_port, "metrics port %s is the grpc port" % mp)
+        cfg = cm.get("WORDBRIDGE_METRICS_PORT")
+        expect(cfg is not None, "a metrics port is declared but the ConfigMap has no WORDBRIDGE_METRICS_PORT")
+        expect(int(cfg) == mp, "ConfigMap WORDBRIDGE_METRICS_PORT %s != metrics containerPort %s" % (cfg, mp))
+        arg = flag_value(args, "--metrics-port")
+        expect(arg is None or int(arg) == mp, "args --metrics-port %s != metrics containerPort %s" % (arg, mp))
+        expect(scrape == "true", "pod annotation prometheus.io/scrape is %r, expected \"true\"" % scrape)
+        ann_port = annotations.get("prometheus.io/port")
+        expect(ann_port is not None and int(ann_port) == mp,
+               "pod annotation prometheus.io/port %r != metrics containerPort %s" % (ann_port, mp))
+        path = annotations.get("prometheus.io/path", "/metrics")
+        expect(path == "/metrics", "pod annotation prometheus.io/path is %r, the server serves /metrics" % path)
+        return "%s, annotated for scraping" % mp
+
+    c.check("metrics port = ConfigMap WORDBRIDGE_METRICS_PORT = prometheus.io annotations, != grpc", metrics)
 
     def probes():
         names = []
@@ -309,7 +352,7 @@ def main(argv):
         env = svc["environment"]
         port_s = str(env["WORDBRIDGE_PORT"])
         expect(port_s == "50051", "compose WORDBRIDGE_PORT %s" % port_s)
-        expect(any(str(p).split(":")[-1] == port_s for p in svc["ports"]), "compose publishes no port %s" % port_s)
+        expect(any(published_container_port(p) == port_s for p in svc["ports"]), "compose publishes no port %s" % port_s)
         hc = svc["healthcheck"]["test"]
         expect(any(("127.0.0.1:%s" % port_s) in str(t) for t in hc) and "health" in hc,
                "compose healthcheck %s does not call health on port %s" % (hc, port_s))
@@ -325,6 +368,21 @@ def main(argv):
         return "grace %gs > drain %ss" % (g, drain)
 
     c.check("compose: port, healthcheck, volumes, stop_grace_period > drain", compose)
+
+    def compose_metrics():
+        cd = docs.get("docker-compose.yml") or docs.get("docker-compose.yaml") or docs.get("compose.yaml")
+        expect(cd, "deploy/docker-compose.yml is missing")
+        svc = cd[0]["services"]["wordbridge"]
+        env = svc["environment"]
+        mp = str(env.get("WORDBRIDGE_METRICS_PORT", "")).strip()
+        if mp in ("", "0"):
+            return "metrics off"
+        expect(int(mp) != int(env["WORDBRIDGE_PORT"]), "compose WORDBRIDGE_METRICS_PORT %s is the grpc port" % mp)
+        expect(any(published_container_port(p) == str(int(mp)) for p in svc.get("ports", [])),
+               "compose WORDBRIDGE_METRICS_PORT %s is not published (ports: %s)" % (mp, svc.get("ports")))
+        return "%s published" % mp
+
+    c.check("compose: WORDBRIDGE_METRICS_PORT is published", compose_metrics)
 
     print("%d passed, %d failed" % (c.passed, c.failed))
     return 1 if c.failed else 0
