@@ -427,7 +427,8 @@ int main(int argc, char** argv) {
   nearest_cmd->add_option("--model", model, "model name")->required();
   nearest_cmd->add_option("--side", side, "source or target")->check(CLI::IsMember({"source", "target"}));
   nearest_cmd->add_option("-k", k, "neighbours")->capture_default_str();
-  nearest_cmd->add_option("word", word, "word")->required();
+  std::vector<std::string> nearest_words;
+  nearest_cmd->add_option("words", nearest_words, "one or more words (several: one batched search)")->required();
 
   auto* models_cmd = app.add_subcommand("models", "list models");
   auto* health_cmd = app.add_subcommand("health", "check the server's health (exit 0 when serving)");
@@ -488,13 +489,27 @@ int main(int argc, char** argv) {
       v1::NearestWordsRequest request;
       request.set_model(model);
       request.set_side(ParseSide(side));
-      request.set_word(word);
       request.set_k(k);
+      if (nearest_words.size() == 1) {
+        request.set_word(nearest_words[0]);
+      } else {
+        for (const auto& w : nearest_words) request.add_words(w);
+      }
       v1::NearestWordsResponse response;
       auto status = client.NearestWords(request, &response);
       if (!status.ok()) return Fail(status);
-      for (const auto& n : response.neighbors()) {
-        std::cout << n.word() << "\t" << std::fixed << std::setprecision(4) << n.score() << "\n";
+      auto print = [](const auto& neighbors) {
+        for (const auto& n : neighbors) {
+          std::cout << n.word() << "\t" << std::fixed << std::setprecision(4) << n.score() << "\n";
+        }
+      };
+      if (nearest_words.size() == 1) {
+        print(response.neighbors());
+      } else {
+        for (int i = 0; i < response.results_size(); ++i) {
+          std::cout << (i > 0 ? "\n" : "") << "# " << nearest_words[i] << "\n";
+          print(response.results(i).neighbors());
+        }
       }
       return 0;
     }

@@ -12,6 +12,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
+void AddNeighbors(const std::vector<Neighbor>& neighbors, google::protobuf::RepeatedPtrField<v1::Neighbor>* out) {
+  for (const auto& n : neighbors) {
+    auto* neighbor = out->Add();
+    neighbor->set_word(n.word);
+    neighbor->set_token_id(n.id);
+    neighbor->set_score(n.score);
+  }
+}
+
 void RequireModelName(const std::string& model) {
   if (model.empty()) throw InvalidArgumentError("request names no model");
 }
@@ -235,6 +244,27 @@ grpc::Status WordBridgeService::NearestWords(grpc::ServerContext*, const v1::Nea
     if (k < 1 || k > limits_.max_k) {
       throw InvalidArgumentError("k must be in [1, " + std::to_string(limits_.max_k) + "]");
     }
+    const int batched = request->words_size() + request->vectors_size();
+    if (batched > 0) {
+      if (request->query_case() != v1::NearestWordsRequest::QUERY_NOT_SET || (request->words_size() > 0 &&
+                                                                              request->vectors_size() > 0)) {
+        throw InvalidArgumentError("give one query (word or vector) or a batch (words or vectors), not a mix");
+      }
+      if (batched > limits_.max_queries) {
+        throw InvalidArgumentError(std::to_string(batched) + " queries in one request; the limit is " +
+                                   std::to_string(limits_.max_queries));
+      }
+      std::vector<std::vector<Neighbor>> results;
+      if (request->words_size() > 0) {
+        results = bundle->NearestWordsBatch(side, {request->words().begin(), request->words().end()}, k);
+      } else {
+        std::vector<std::vector<float>> vectors;
+        for (const auto& v : request->vectors()) vectors.emplace_back(v.values().begin(), v.values().end());
+        results = bundle->NearestToVectors(side, vectors, k);
+      }
+      for (const auto& neighbors : results) AddNeighbors(neighbors, response->add_results()->mutable_neighbors());
+      return grpc::Status::OK;
+    }
     std::vector<Neighbor> neighbors;
     switch (request->query_case()) {
       case v1::NearestWordsRequest::kWord:
@@ -247,14 +277,9 @@ grpc::Status WordBridgeService::NearestWords(grpc::ServerContext*, const v1::Nea
         break;
       }
       default:
-        throw InvalidArgumentError("give a word or a vector");
+        throw InvalidArgumentError("give a word or a vector (or words or vectors)");
     }
-    for (const auto& n : neighbors) {
-      auto* out = response->add_neighbors();
-      out->set_word(n.word);
-      out->set_token_id(n.id);
-      out->set_score(n.score);
-    }
+    AddNeighbors(neighbors, response->mutable_neighbors());
     return grpc::Status::OK;
   });
 }

@@ -15,8 +15,9 @@ namespace wordbridge {
 struct ServiceLimits {
   // Sentences per Translate request.
   int max_sentences = 1024;
-  // Neighbours per NearestWords request.
+  // Neighbours per NearestWords query, and queries per batched NearestWords request.
   int max_k = 1000;
+  int max_queries = 1024;
   // Inline pairs per Train request (larger corpora go through the data directory).
   int max_inline_pairs = 1000000;
 };

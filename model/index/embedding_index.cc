@@ -20,24 +20,42 @@ EmbeddingIndex::EmbeddingIndex(const torch::Tensor& table, int64_t first_id)
 
 std::vector<ScoredId> EmbeddingIndex::Search(const std::vector<float>& query, int64_t k,
                                              int64_t exclude_id) const {
-  if (static_cast<int64_t>(query.size()) != dimension_) {
-    throw InvalidArgumentError("vector has dimension " + std::to_string(query.size()) +
-                               ", the embeddings have " + std::to_string(dimension_));
-  }
+  return SearchBatch({query}, k, {exclude_id}).front();
+}
+
+std::vector<std::vector<ScoredId>> EmbeddingIndex::SearchBatch(const std::vector<std::vector<float>>& queries,
+                                                               int64_t k,
+                                                               const std::vector<int64_t>& exclude_ids) const {
   if (k < 1) throw InvalidArgumentError("k must be at least 1");
-  std::vector<float> normalised(query);
-  faiss::fvec_renorm_L2(dimension_, 1, normalised.data());
-  const int64_t wanted = std::min<int64_t>(k + (exclude_id >= 0 ? 1 : 0), size());
-  if (wanted == 0) return {};
-  std::vector<float> scores(wanted);
-  std::vector<faiss::Index::idx_t> labels(wanted);
-  index_->search(1, normalised.data(), wanted, scores.data(), labels.data());
-  std::vector<ScoredId> results;
-  for (int64_t i = 0; i < wanted && static_cast<int64_t>(results.size()) < k; ++i) {
-    if (labels[i] < 0) continue;
-    int64_t id = labels[i] + first_id_;
-    if (id == exclude_id) continue;
-    results.push_back({id, scores[i]});
+  if (!exclude_ids.empty() && exclude_ids.size() != queries.size()) {
+    throw InvalidArgumentError("one exclusion per query is needed");
+  }
+  const auto n = static_cast<int64_t>(queries.size());
+  std::vector<float> normalised;
+  normalised.reserve(n * dimension_);
+  for (const auto& query : queries) {
+    if (static_cast<int64_t>(query.size()) != dimension_) {
+      throw InvalidArgumentError("vector has dimension " + std::to_string(query.size()) +
+                                 ", the embeddings have " + std::to_string(dimension_));
+    }
+    normalised.insert(normalised.end(), query.begin(), query.end());
+  }
+  std::vector<std::vector<ScoredId>> results(n);
+  const bool excluding = std::any_of(exclude_ids.begin(), exclude_ids.end(), [](int64_t id) { return id >= 0; });
+  const int64_t wanted = std::min<int64_t>(k + (excluding ? 1 : 0), size());
+  if (wanted == 0 || n == 0) return results;
+  faiss::fvec_renorm_L2(dimension_, n, normalised.data());
+  std::vector<float> scores(n * wanted);
+  std::vector<faiss::Index::idx_t> labels(n * wanted);
+  index_->search(n, normalised.data(), wanted, scores.data(), labels.data());
+  for (int64_t q = 0; q < n; ++q) {
+    const int64_t exclude_id = exclude_ids.empty() ? -1 : exclude_ids[q];
+    for (int64_t i = q * wanted; i < (q + 1) * wanted && static_cast<int64_t>(results[q].size()) < k; ++i) {
+      if (labels[i] < 0) continue;
+      const int64_t id = labels[i] + first_id_;
+      if (id == exclude_id) continue;
+      results[q].push_back({id, scores[i]});
+    }
   }
   return results;
 }

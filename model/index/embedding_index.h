@@ -26,6 +26,10 @@ class EmbeddingIndex {
   // The k most similar rows to `query` (length dimension()), best first, never `exclude_id`.
   // Throws InvalidArgumentError on a wrong dimension or k < 1.
   std::vector<ScoredId> Search(const std::vector<float>& query, int64_t k, int64_t exclude_id = -1) const;
+  // Several queries in one FAISS search (one matrix product instead of one pass per query). Result i
+  // belongs to queries[i] and never holds exclude_ids[i] (when given; -1 = none).
+  std::vector<std::vector<ScoredId>> SearchBatch(const std::vector<std::vector<float>>& queries, int64_t k,
+                                                 const std::vector<int64_t>& exclude_ids = {}) const;
 
  private:
   int64_t dimension_;

@@ -147,8 +147,11 @@ std::vector<Translation> TranslationEngine::Translate(std::shared_ptr<const Mode
                                                       TranslationCall::Clock::time_point deadline) {
   auto call = Submit(std::move(bundle), sentences, options, deadline);
   auto future = call->future();
-  // Poll for the caller going away or its deadline; either gives the call's place up at once.
-  while (future.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready) {
+  // Poll for the caller going away (there is no callback for it); the deadline is waited for exactly.
+  // Either gives the call's place up at once. A slower poll means fewer wake-ups under load.
+  constexpr auto kPoll = std::chrono::milliseconds(25);
+  while (future.wait_until(std::min(call->deadline(), TranslationCall::Clock::now() + kPoll)) !=
+         std::future_status::ready) {
     if (TranslationCall::Clock::now() >= call->deadline()) {
       Cancel(call);
       throw DeadlineExceededError("deadline exceeded before the translation finished");
@@ -235,9 +238,20 @@ void TranslationEngine::DropAbandonedLocked(std::vector<std::shared_ptr<Translat
   }
 }
 
-bool TranslationEngine::NextWork(std::unique_lock<std::mutex>& lock, std::function<void()>* task, Batch* batch) {
+bool TranslationEngine::NextWork(std::unique_lock<std::mutex>& lock, std::function<void()>* task, Batch* batch,
+                                 SlotLease* lease) {
+  // Work is taken only with compute slots in hand: a worker that waited for them (while training or
+  // another worker used the cores) must not sit on sentences another worker could decode.
+  const auto ensure_slots = [&] {
+    if (lease->size() > 0) return true;
+    lock.unlock();
+    *lease = AcquireSlots();
+    lock.lock();
+    return false;  // look again: the work may have gone to another worker meanwhile
+  };
   while (true) {
     if (!tasks_.empty()) {
+      if (!ensure_slots()) continue;
       *task = std::move(tasks_.front());
       tasks_.pop_front();
       return true;
@@ -248,20 +262,27 @@ bool TranslationEngine::NextWork(std::unique_lock<std::mutex>& lock, std::functi
     for (auto& call : dropped) Fail(*call, AbandonedError(*call));
     if (queue_.empty()) {
       if (!accepting_) drained_.notify_all();
+      lease->Reset();  // an idle worker holds no cores
       work_ready_.wait(lock);
       continue;
     }
     // Start when the batch is full, when its oldest sentence has waited long enough, or when draining.
     const auto start_by = queue_.front()->enqueued_ + std::chrono::microseconds(options_.batch_timeout_micros);
     if (queued_sentences_ >= options_.max_batch_sentences || !accepting_ || Steady::now() >= start_by) {
-      *batch = TakeBatchLocked(*queue_.front(), 0, 0);
+      if (!ensure_slots()) continue;
+      // With workers idle, share the queue among them rather than give one worker all of it: a single
+      // large call then runs on every core.
+      const int idle = std::max(1, options_.workers - busy_workers_);
+      *batch = TakeBatchLocked(*queue_.front(), 0, 0, (queued_sentences_ + idle - 1) / idle);
+      ++busy_workers_;
       return true;
     }
     work_ready_.wait_until(lock, start_by);
   }
 }
 
-TranslationEngine::Batch TranslationEngine::TakeBatchLocked(const TranslationCall& key, int rows, size_t width) {
+TranslationEngine::Batch TranslationEngine::TakeBatchLocked(const TranslationCall& key, int rows, size_t width,
+                                                            int limit) {
   Batch batch;
   std::vector<std::shared_ptr<TranslationCall>> group;
   for (auto& call : queue_) {
@@ -276,10 +297,13 @@ TranslationEngine::Batch TranslationEngine::TakeBatchLocked(const TranslationCal
   // Round-robin, one sentence per call per turn, within the sentence and token bounds; each call's
   // sentences come shortest first, so a large call's batches stay length-sorted.
   const auto total = [&] { return rows + static_cast<int>(batch.indices.size()); };
-  for (bool took = true; took && total() < options_.max_batch_sentences;) {
+  const auto full = [&] {
+    return total() >= options_.max_batch_sentences || static_cast<int>(batch.indices.size()) >= limit;
+  };
+  for (bool took = true; took && !full();) {
     took = false;
     for (auto& call : group) {
-      if (total() >= options_.max_batch_sentences) break;
+      if (full()) break;
       if (call->next_ >= call->order_.size()) continue;
       const size_t index = call->order_[call->next_];
       const size_t new_width = std::max(width, call->sources_[index].ids.size());
@@ -310,11 +334,12 @@ void TranslationEngine::WorkerLoop() {
   while (true) {
     std::function<void()> task;
     Batch batch;
-    if (!NextWork(lock, &task, &batch)) return;
+    SlotLease lease;
+    if (!NextWork(lock, &task, &batch, &lease)) return;
     if (task) {
       lock.unlock();
-      SlotLease lease = AcquireSlots();
       task();
+      lease.Reset();
       lock.lock();
       continue;
     }
@@ -326,7 +351,9 @@ void TranslationEngine::WorkerLoop() {
     } else {
       RunBatch(batch);
     }
+    lease.Reset();
     lock.lock();
+    --busy_workers_;
   }
 }
 
@@ -338,7 +365,7 @@ SlotLease TranslationEngine::AcquireSlots() {
 double TranslationEngine::ExpectedLatencySecondsLocked(int sentences) const {
   // The queue ahead drains over all workers; the call's own sentences then take about one batch's
   // time. The margin covers what an average hides: a deep queue makes the fullest, slowest batches.
-  constexpr double kMargin = 1.5;
+  constexpr double kMargin = 2.0;
   if (sentences <= 0) return 0;
   return kMargin * (seconds_per_sentence_ * queued_sentences_ / options_.workers + seconds_per_batch_);
 }
@@ -360,7 +387,6 @@ void TranslationEngine::RunBatch(Batch& batch) {
     std::vector<const SourceSentence*> sources;
     sources.reserve(batch.indices.size());
     for (size_t i = 0; i < batch.indices.size(); ++i) sources.push_back(&batch.calls[i]->sources_[batch.indices[i]]);
-    SlotLease lease = AcquireSlots();
     const auto start = Steady::now();
     decoded = first.bundle_->DecodeBatch(sources, options);
     // Only well-filled batches say how fast a deep queue drains (small ones cost more per sentence).
@@ -400,7 +426,6 @@ void TranslationEngine::RunContinuous(Batch& first) {
   const TranslationOptions& options = key->options_;
   c10::InferenceMode inference;
   GreedyBatch decoding(bundle.network(), options.record_attention || options.replace_unknown);
-  SlotLease lease = AcquireSlots();
 
   // Speed accounting for admission, refreshed every half batch of finished sentences.
   auto since = Steady::now();
@@ -475,8 +500,10 @@ void TranslationEngine::RunContinuous(Batch& first) {
         // eighth of it is free (as it compacts), a small one takes newcomers at once.
         const int64_t free = options_.max_batch_sentences - decoding.size();
         if (!queue_.empty() && free > 0 && free * 8 >= decoding.size()) {
+          const int others_idle = std::max(0, options_.workers - busy_workers_);
           more = TakeBatchLocked(*key, static_cast<int>(decoding.size()),
-                                 static_cast<size_t>(decoding.longest_source()));
+                                 static_cast<size_t>(decoding.longest_source()),
+                                 (queued_sentences_ + others_idle) / (others_idle + 1));
         }
       }
       if (task) task();

@@ -136,14 +136,15 @@ class TranslationEngine {
   };
 
   void WorkerLoop();
-  // Waits for a task or a batch to start (under mutex_); false when the engine stops.
-  bool NextWork(std::unique_lock<std::mutex>& lock, std::function<void()>* task, Batch* batch);
+  // Waits for a task or a batch to start and for the compute slots to run it (held in `lease`);
+  // false when the engine stops.
+  bool NextWork(std::unique_lock<std::mutex>& lock, std::function<void()>* task, Batch* batch, SlotLease* lease);
   // Removes abandoned calls from the queue and fails them.
   void DropAbandonedLocked(std::vector<std::shared_ptr<TranslationCall>>* failed);
-  // Takes up to max_batch_sentences - `rows` queued sentences of calls compatible with `key`,
-  // round-robin over the calls, keeping (rows + taken) x longest source (at least `width`) within
-  // max_batch_tokens.
-  Batch TakeBatchLocked(const TranslationCall& key, int rows, size_t width);
+  // Takes up to max_batch_sentences - `rows` (and at most `limit`) queued sentences of calls
+  // compatible with `key`, round-robin over the calls, keeping (rows + taken) x longest source (at
+  // least `width`) within max_batch_tokens.
+  Batch TakeBatchLocked(const TranslationCall& key, int rows, size_t width, int limit);
   // Beam search: decodes `batch` as one static batch.
   void RunBatch(Batch& batch);
   // Greedy search: decodes `batch` as a running batch that finished sentences leave at once and
@@ -177,6 +178,7 @@ class TranslationEngine {
   std::deque<std::shared_ptr<TranslationCall>> queue_;  // arrival order
   std::deque<std::function<void()>> tasks_;
   int queued_sentences_ = 0;
+  int busy_workers_ = 0;  // workers decoding a batch
   bool accepting_ = true;
   bool stopping_ = false;
   std::vector<std::thread> workers_;

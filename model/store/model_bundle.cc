@@ -203,8 +203,7 @@ WordVector ModelBundle::WordEmbedding(Side side, const std::string& word) const 
   WordVector result;
   result.id = WordId(side, word);
   result.in_vocabulary = result.id != Vocabulary::kUnk;
-  auto row = Table(side)[result.id].detach().to(torch::kFloat32).contiguous();
-  result.values.assign(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+  result.values = Row(side, result.id);
   return result;
 }
 
@@ -227,21 +226,49 @@ std::vector<Neighbor> ModelBundle::ToNeighbors(Side side, const std::vector<Scor
   return neighbors;
 }
 
-std::vector<Neighbor> ModelBundle::NearestWords(Side side, const std::string& word, int64_t k) const {
+int64_t ModelBundle::KnownWordId(Side side, const std::string& word) const {
   if (word.empty()) throw InvalidArgumentError("word is empty");
-  int64_t id = WordId(side, word);
+  const int64_t id = WordId(side, word);
   if (id == Vocabulary::kUnk) {
     throw NotFoundError("'" + word + "' is not in the " +
                         std::string(side == Side::kSource ? "source" : "target") + " vocabulary of model " +
                         name_);
   }
+  return id;
+}
+
+std::vector<float> ModelBundle::Row(Side side, int64_t id) const {
   auto row = Table(side)[id].detach().to(torch::kFloat32).contiguous();
-  std::vector<float> query(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
-  return ToNeighbors(side, Index(side).Search(query, k, id));
+  return std::vector<float>(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+}
+
+std::vector<Neighbor> ModelBundle::NearestWords(Side side, const std::string& word, int64_t k) const {
+  return NearestWordsBatch(side, {word}, k).front();
 }
 
 std::vector<Neighbor> ModelBundle::NearestToVector(Side side, const std::vector<float>& vector, int64_t k) const {
-  return ToNeighbors(side, Index(side).Search(vector, k));
+  return NearestToVectors(side, {vector}, k).front();
+}
+
+std::vector<std::vector<Neighbor>> ModelBundle::NearestWordsBatch(Side side, const std::vector<std::string>& words,
+                                                                  int64_t k) const {
+  std::vector<std::vector<float>> queries;
+  std::vector<int64_t> ids;
+  for (const auto& word : words) {
+    ids.push_back(KnownWordId(side, word));
+    queries.push_back(Row(side, ids.back()));
+  }
+  std::vector<std::vector<Neighbor>> results;
+  for (const auto& hits : Index(side).SearchBatch(queries, k, ids)) results.push_back(ToNeighbors(side, hits));
+  return results;
+}
+
+std::vector<std::vector<Neighbor>> ModelBundle::NearestToVectors(Side side,
+                                                                 const std::vector<std::vector<float>>& vectors,
+                                                                 int64_t k) const {
+  std::vector<std::vector<Neighbor>> results;
+  for (const auto& hits : Index(side).SearchBatch(vectors, k)) results.push_back(ToNeighbors(side, hits));
+  return results;
 }
 
 }  // namespace wordbridge

@@ -120,6 +120,12 @@ class ModelBundle {
   // Nearest words by cosine; the query word itself is excluded. NotFoundError for unknown words.
   std::vector<Neighbor> NearestWords(Side side, const std::string& word, int64_t k) const;
   std::vector<Neighbor> NearestToVector(Side side, const std::vector<float>& vector, int64_t k) const;
+  // Several queries in one FAISS batch search; result i belongs to query i. NotFoundError names the
+  // first unknown word.
+  std::vector<std::vector<Neighbor>> NearestWordsBatch(Side side, const std::vector<std::string>& words,
+                                                       int64_t k) const;
+  std::vector<std::vector<Neighbor>> NearestToVectors(Side side, const std::vector<std::vector<float>>& vectors,
+                                                      int64_t k) const;
 
   const std::string& name() const { return name_; }
   const std::string& version() const { return version_; }
@@ -142,6 +148,9 @@ class ModelBundle {
   const EmbeddingIndex& Index(Side side) const { return side == Side::kSource ? *source_index_ : *target_index_; }
   // Maps a word to a token id of `side`, looking through the side's tokenizer when needed.
   int64_t WordId(Side side, const std::string& word) const;
+  // WordId, or NotFoundError for an unknown or empty word (InvalidArgumentError).
+  int64_t KnownWordId(Side side, const std::string& word) const;
+  std::vector<float> Row(Side side, int64_t id) const;
   std::vector<Neighbor> ToNeighbors(Side side, const std::vector<ScoredId>& hits) const;
 
   std::string name_;

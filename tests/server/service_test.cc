@@ -223,6 +223,63 @@ TEST_F(ServiceTest, NearestWordsByWordAndByVector) {
   EXPECT_EQ(response.neighbors(0).word(), "学习");
 }
 
+TEST_F(ServiceTest, NearestWordsBatchEqualsOneQueryAtATime) {
+  const std::vector<std::string> words = {"学习", "我", "自然", "今天"};
+  v1::NearestWordsRequest batch;
+  batch.set_model("toy");
+  batch.set_k(3);
+  for (const auto& w : words) batch.add_words(w);
+  v1::NearestWordsResponse batched;
+  ASSERT_TRUE(Client().NearestWords(batch, &batched).ok());
+  ASSERT_EQ(batched.results_size(), static_cast<int>(words.size()));
+  EXPECT_EQ(batched.neighbors_size(), 0);
+  v1::NearestWordsRequest by_vectors;
+  by_vectors.set_model("toy");
+  by_vectors.set_k(4);
+  for (size_t i = 0; i < words.size(); ++i) {
+    v1::NearestWordsRequest one;
+    one.set_model("toy");
+    one.set_k(3);
+    one.set_word(words[i]);
+    v1::NearestWordsResponse alone;
+    ASSERT_TRUE(Client().NearestWords(one, &alone).ok());
+    ASSERT_EQ(batched.results(i).neighbors_size(), alone.neighbors_size()) << words[i];
+    for (int j = 0; j < alone.neighbors_size(); ++j) {
+      EXPECT_EQ(batched.results(i).neighbors(j).word(), alone.neighbors(j).word()) << words[i];
+      EXPECT_FLOAT_EQ(batched.results(i).neighbors(j).score(), alone.neighbors(j).score());
+    }
+    auto vector = SeedToy()->WordEmbedding(Side::kSource, words[i]);
+    by_vectors.add_vectors()->mutable_values()->Add(vector.values.begin(), vector.values.end());
+  }
+  // By vector, each word is its own nearest neighbour.
+  ASSERT_TRUE(Client().NearestWords(by_vectors, &batched).ok());
+  for (size_t i = 0; i < words.size(); ++i) EXPECT_EQ(batched.results(i).neighbors(0).word(), words[i]);
+}
+
+TEST_F(ServiceTest, NearestWordsBatchErrors) {
+  v1::NearestWordsResponse response;
+  v1::NearestWordsRequest unknown;
+  unknown.set_model("toy");
+  unknown.add_words("学习");
+  unknown.add_words("不存在");
+  auto status = Client().NearestWords(unknown, &response);
+  EXPECT_EQ(status.error_code(), StatusCode::NOT_FOUND);
+  EXPECT_NE(status.error_message().find("不存在"), std::string::npos) << status.error_message();
+  v1::NearestWordsRequest mixed;
+  mixed.set_model("toy");
+  mixed.set_word("学习");
+  mixed.add_words("我");
+  EXPECT_EQ(Client().NearestWords(mixed, &response).error_code(), StatusCode::INVALID_ARGUMENT);
+  v1::NearestWordsRequest too_many;
+  too_many.set_model("toy");
+  for (int i = 0; i < 1025; ++i) too_many.add_words("我");
+  EXPECT_EQ(Client().NearestWords(too_many, &response).error_code(), StatusCode::INVALID_ARGUMENT);
+  v1::NearestWordsRequest bad_dimension;
+  bad_dimension.set_model("toy");
+  bad_dimension.add_vectors()->add_values(1.0f);
+  EXPECT_EQ(Client().NearestWords(bad_dimension, &response).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(ServiceTest, NearestWordsErrors) {
   v1::NearestWordsResponse response;
   v1::NearestWordsRequest request;
