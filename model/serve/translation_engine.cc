@@ -418,9 +418,16 @@ void TranslationEngine::RunBatch(Batch& batch) {
 }
 
 void TranslationEngine::RunContinuous(Batch& first) {
-  // Rows of the running batch by tag: the call and the sentence's index in it.
+  // Rows of the running batch by tag: the call and the sentence's index in it, and when it joined.
+  // Tags of rows that left are reused, so a run that lasts as long as the load holds only the calls
+  // it is decoding.
   std::vector<std::pair<std::shared_ptr<TranslationCall>, size_t>> rows;
   std::vector<Steady::time_point> joined;
+  std::vector<int64_t> free_tags;
+  const auto release = [&](int64_t tag) {
+    rows[tag].first.reset();
+    free_tags.push_back(tag);
+  };
   const std::shared_ptr<TranslationCall> key = first.calls.front();
   const ModelBundle& bundle = *key->bundle_;
   const TranslationOptions& options = key->options_;
@@ -440,9 +447,17 @@ void TranslationEngine::RunContinuous(Batch& first) {
       sources.push_back(&call.sources_[more.indices[i]]);
       const auto n = static_cast<int64_t>(sources.back()->ids.size());
       max_lengths.push_back(call.options_.max_length > 0 ? call.options_.max_length : 2 * n + 10);
-      tags.push_back(static_cast<int64_t>(rows.size()));
-      rows.emplace_back(more.calls[i], more.indices[i]);
-      joined.push_back(Steady::now());
+      int64_t tag = static_cast<int64_t>(rows.size());
+      if (free_tags.empty()) {
+        rows.emplace_back();
+        joined.emplace_back();
+      } else {
+        tag = free_tags.back();
+        free_tags.pop_back();
+      }
+      rows[tag] = {more.calls[i], more.indices[i]};
+      joined[tag] = Steady::now();
+      tags.push_back(tag);
     }
     auto [source, lengths] = SourceTensors(sources);
     decoding.Add(source, lengths, max_lengths, tags);
@@ -453,8 +468,11 @@ void TranslationEngine::RunContinuous(Batch& first) {
     add(first);
     while (decoding.size() > 0) {
       for (int64_t tag : decoding.Drop([&](int64_t tag) { return rows[tag].first->abandoned(); })) {
-        std::lock_guard lock(mutex_);
-        Fail(*rows[tag].first, AbandonedError(*rows[tag].first));
+        {
+          std::lock_guard lock(mutex_);
+          Fail(*rows[tag].first, AbandonedError(*rows[tag].first));
+        }
+        release(tag);
       }
       auto finished = decoding.Step();
       if (!finished.empty()) {
@@ -475,6 +493,7 @@ void TranslationEngine::RunContinuous(Batch& first) {
             DeliverLocked(call, index, std::move(translations[i]), &done);
           }
         }
+        for (const auto& f : finished) release(f.tag);
         Complete(done);
         done.clear();
         finished_since += static_cast<int>(finished.size());
@@ -512,7 +531,9 @@ void TranslationEngine::RunContinuous(Batch& first) {
   } catch (...) {
     auto error = std::current_exception();
     std::lock_guard lock(mutex_);
-    for (auto& row : rows) Fail(*row.first, error);
+    for (auto& row : rows) {
+      if (row.first) Fail(*row.first, error);
+    }
   }
 }
 
