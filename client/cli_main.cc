@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -375,10 +376,10 @@ int main(int argc, char** argv) {
                         "without a dev set: hold out this fraction of the corpus (deterministic)");
   train_cmd->add_option("--arch", train.arch, "seed or attention")->capture_default_str();
   train_cmd->add_option("--tokenizer", train.tokenizer, "whitespace, word or sentencepiece");
-  train_cmd->add_option("--epochs", train.epochs, "epochs (default 50)");
-  train_cmd->add_option("--batch-size", train.batch_size, "sentences per batch (default 2)");
+  train_cmd->add_option("--epochs", train.epochs, "epochs (default 50; --max-minutes usually ends training first)");
+  train_cmd->add_option("--batch-size", train.batch_size, "sentences per batch (replaces token batches)");
   train_cmd->add_option("--batch-tokens", train.batch_tokens, "length-bucketed batches of this many tokens");
-  train_cmd->add_option("--lr", train.lr, "Adam learning rate (default 0.001)");
+  train_cmd->add_option("--lr", train.lr, "Adam learning rate");
   train_cmd->add_option("--seed", train.seed, "random seed (default 42)");
   train_cmd->add_option("--max-minutes", train.max_minutes, "wall-clock budget");
   train_cmd->add_option("--embed-dim", train.embed_dim, "embedding width");
@@ -521,6 +522,12 @@ int main(int argc, char** argv) {
         std::cout << m.name() << "\tversion " << m.version() << "\t" << m.config().architecture() << "/"
                   << m.config().tokenizer() << "\tvocab " << m.source_vocab_size() << "/" << m.target_vocab_size();
         for (const auto& [key, value] : m.metrics()) std::cout << "\t" << key << "=" << value;
+        if (!m.training().empty()) {
+          // Sorted, so the line reads the same every time (a proto map has no order).
+          std::map<std::string, double> training(m.training().begin(), m.training().end());
+          std::cout << "\n  trained with:";
+          for (const auto& [key, value] : training) std::cout << " " << key << "=" << value;
+        }
         std::cout << "\n";
       }
       return 0;

@@ -30,10 +30,13 @@ void ConfigToProto(const ModelConfig& c, v1::ModelConfig* p) {
   p->set_min_frequency(static_cast<int32_t>(c.min_frequency));
 }
 
-TrainingOptions TrainingOptionsFromProto(const v1::TrainingOptions& p) {
-  TrainingOptions options;
+TrainingOptions TrainingOptionsFromProto(const v1::TrainingOptions& p, const std::string& architecture) {
+  TrainingOptions options = TrainingOptions::ForArchitecture(architecture);
   if (p.epochs() != 0) options.epochs = p.epochs();
-  if (p.batch_size() != 0) options.batch_size = p.batch_size();
+  if (p.batch_size() != 0) {
+    options.batch_size = p.batch_size();
+    options.batch_tokens = 0;  // sentence batches asked for: unless token batches are asked for too
+  }
   if (p.batch_tokens() != 0) options.batch_tokens = p.batch_tokens();
   if (p.learning_rate() != 0) options.learning_rate = p.learning_rate();
   if (p.seed() != 0) options.seed = p.seed();

@@ -10,7 +10,8 @@ namespace wordbridge {
 
 ModelConfig ConfigFromProto(const v1::ModelConfig& proto);
 void ConfigToProto(const ModelConfig& config, v1::ModelConfig* proto);
-TrainingOptions TrainingOptionsFromProto(const v1::TrainingOptions& proto);
+// Starts from the architecture's defaults (TrainingOptions::ForArchitecture).
+TrainingOptions TrainingOptionsFromProto(const v1::TrainingOptions& proto, const std::string& architecture);
 TranslationOptions TranslationOptionsFromProto(const v1::TranslateOptions& proto);
 Side SideFromProto(v1::Side side);
 

@@ -141,7 +141,7 @@ void TrainingJobs::Run(std::shared_ptr<TrainingJob> job, JobSpec spec) {
     CorpusReport report;
     auto corpus = spec.read_corpus(&report);
     auto dev = spec.read_dev ? spec.read_dev() : std::vector<SentencePair>{};
-    if (dev.empty() && spec.dev_fraction > 0) {
+    if (dev.empty() && spec.dev_fraction > 0 && corpus.size() >= spec.min_pairs_for_dev) {
       auto split = SplitCorpus(corpus, spec.dev_fraction, 0.0, spec.split_seed);
       corpus = std::move(split.train);
       dev = std::move(split.dev);

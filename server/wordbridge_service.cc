@@ -131,13 +131,17 @@ grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::Tr
     JobSpec spec;
     spec.model = request->model();
     spec.config = ConfigFromProto(request->config());
-    spec.options = TrainingOptionsFromProto(request->options());
+    spec.options = TrainingOptionsFromProto(request->options(), spec.config.architecture);
     spec.options.threads = 1;
     const auto& options = request->options();
     if (options.dev_fraction() < 0 || options.dev_fraction() >= 0.5) {
       throw InvalidArgumentError("dev_fraction must be in [0, 0.5)");
     }
     spec.dev_fraction = options.dev_fraction();
+    if (spec.dev_fraction == 0 && spec.config.architecture == "attention") {
+      spec.dev_fraction = kDefaultDevFraction;
+      spec.min_pairs_for_dev = kMinPairsForDevHoldout;
+    }
     spec.split_seed = options.split_seed() == 0 ? 1 : static_cast<uint64_t>(options.split_seed());
     spec.options.checkpoint_dir = store_->root() + "/.checkpoints/" + request->model();
     spec.read_corpus = CorpusReader(request->corpus(), "corpus");
@@ -296,6 +300,7 @@ grpc::Status WordBridgeService::ListModels(grpc::ServerContext*, const v1::ListM
       info->set_source_vocab_size(summary.serving->config().source_vocab_size);
       info->set_target_vocab_size(summary.serving->config().target_vocab_size);
       for (const auto& [key, value] : summary.serving->metrics()) (*info->mutable_metrics())[key] = value;
+      for (const auto& [key, value] : summary.serving->training()) (*info->mutable_training())[key] = value;
     }
     return grpc::Status::OK;
   });

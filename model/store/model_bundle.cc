@@ -25,7 +25,7 @@ ModelBundle::ModelBundle(std::string name, std::string version, ModelConfig conf
                          std::shared_ptr<const Tokenizer> source_tokenizer,
                          std::shared_ptr<const Tokenizer> target_tokenizer, Vocabulary source_vocab,
                          Vocabulary target_vocab, std::shared_ptr<Seq2SeqNet> network,
-                         std::map<std::string, double> metrics)
+                         std::map<std::string, double> metrics, std::map<std::string, double> training)
     : name_(std::move(name)),
       version_(std::move(version)),
       config_(std::move(config)),
@@ -34,7 +34,8 @@ ModelBundle::ModelBundle(std::string name, std::string version, ModelConfig conf
       source_vocab_(std::move(source_vocab)),
       target_vocab_(std::move(target_vocab)),
       network_(std::move(network)),
-      metrics_(std::move(metrics)) {
+      metrics_(std::move(metrics)),
+      training_(std::move(training)) {
   network_->eval();
   source_index_ = std::make_unique<EmbeddingIndex>(network_->source_embedding(), Vocabulary::kNumSpecial);
   target_index_ = std::make_unique<EmbeddingIndex>(network_->target_embedding(), Vocabulary::kNumSpecial);
@@ -53,6 +54,7 @@ void ModelBundle::Save(const std::string& dir) const {
   archive.save_to(weights);
   WriteFileAtomically(dir + "/weights.pt", weights.str());
   WriteFileAtomically(dir + "/metrics.json", nlohmann::json(metrics_).dump(2) + "\n");
+  WriteFileAtomically(dir + "/training.json", nlohmann::json(training_).dump(2) + "\n");
 }
 
 std::shared_ptr<const ModelBundle> ModelBundle::Load(const std::string& name, const std::string& version,
@@ -79,9 +81,15 @@ std::shared_ptr<const ModelBundle> ModelBundle::Load(const std::string& name, co
   } catch (const std::exception&) {
     // Metrics are informational; a model without them still serves.
   }
+  std::map<std::string, double> training;
+  try {
+    training = nlohmann::json::parse(ReadFile(dir + "/training.json")).get<std::map<std::string, double>>();
+  } catch (const std::exception&) {
+    // Versions saved before training settings were recorded have none.
+  }
   return std::make_shared<const ModelBundle>(name, version, config, source_tokenizer, target_tokenizer,
                                              std::move(source_vocab), std::move(target_vocab), network,
-                                             std::move(metrics));
+                                             std::move(metrics), std::move(training));
 }
 
 std::vector<Translation> ModelBundle::Translate(const std::vector<std::string>& sentences,

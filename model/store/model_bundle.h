@@ -73,6 +73,7 @@ struct ModelParts {
   Vocabulary source_vocab, target_vocab;
   std::shared_ptr<Seq2SeqNet> network;
   std::map<std::string, double> metrics;
+  std::map<std::string, double> training;  // the training settings used (TrainingOptions::Settings)
 };
 
 class ModelBundle {
@@ -81,7 +82,7 @@ class ModelBundle {
       : ModelBundle(std::move(name), std::move(version), std::move(parts.config),
                     std::move(parts.source_tokenizer), std::move(parts.target_tokenizer),
                     std::move(parts.source_vocab), std::move(parts.target_vocab), std::move(parts.network),
-                    std::move(parts.metrics)) {}
+                    std::move(parts.metrics), std::move(parts.training)) {}
 
   // Takes the parts of a trained or loaded model; puts the network in inference mode and builds the
   // embedding indexes.
@@ -89,7 +90,7 @@ class ModelBundle {
               std::shared_ptr<const Tokenizer> source_tokenizer,
               std::shared_ptr<const Tokenizer> target_tokenizer, Vocabulary source_vocab,
               Vocabulary target_vocab, std::shared_ptr<Seq2SeqNet> network,
-              std::map<std::string, double> metrics);
+              std::map<std::string, double> metrics, std::map<std::string, double> training = {});
 
   // Writes every file of the bundle into `dir` (which must exist) and syncs them.
   void Save(const std::string& dir) const;
@@ -135,6 +136,8 @@ class ModelBundle {
     return side == Side::kSource ? *source_tokenizer_ : *target_tokenizer_;
   }
   const std::map<std::string, double>& metrics() const { return metrics_; }
+  // The settings this version was trained with (empty for versions saved before they were recorded).
+  const std::map<std::string, double>& training() const { return training_; }
   // When this version finished loading (or was published) in this process.
   std::chrono::system_clock::time_point ready_time() const { return ready_time_; }
   // The network, for tests and offline tools. Do not train it: the bundle is shared.
@@ -160,6 +163,7 @@ class ModelBundle {
   Vocabulary source_vocab_, target_vocab_;
   std::shared_ptr<Seq2SeqNet> network_;
   std::map<std::string, double> metrics_;
+  std::map<std::string, double> training_;
   std::unique_ptr<EmbeddingIndex> source_index_, target_index_;
   std::chrono::system_clock::time_point ready_time_;
 };

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -47,7 +48,18 @@ struct TrainingOptions {
   std::string checkpoint_dir;
 
   void Validate() const;  // throws InvalidArgumentError
+
+  // The defaults of an architecture, the one place they are set (see the table in trainer.cc).
+  static TrainingOptions ForArchitecture(const std::string& architecture);
+  // The numeric settings by name, as ListModels reports them.
+  std::map<std::string, double> Settings() const;
 };
+
+// Without a dev set, a Train request holds out this fraction of a corpus of at least
+// kMinPairsForDevHoldout pairs as its dev set (for attention models), so dev BLEU, early stopping
+// and best-weights selection always work.
+constexpr double kDefaultDevFraction = 0.02;
+constexpr int kMinPairsForDevHoldout = 200;
 
 struct EpochProgress {
   int epoch = 0;

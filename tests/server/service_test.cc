@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <thread>
 
@@ -298,6 +299,54 @@ TEST_F(ServiceTest, NearestWordsErrors) {
   v1::NearestWordsRequest empty;
   empty.set_model("toy");
   EXPECT_EQ(Client().NearestWords(empty, &response).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
+// The settings a model was trained with, from ListModels.
+std::map<std::string, double> TrainingSettings(WordBridgeClient client, const std::string& model) {
+  v1::ListModelsResponse response;
+  EXPECT_TRUE(client.ListModels(&response).ok());
+  for (const auto& m : response.models()) {
+    if (m.name() == model) return {m.training().begin(), m.training().end()};
+  }
+  ADD_FAILURE() << "no model " << model;
+  return {};
+}
+
+TEST_F(ServiceTest, TrainWithoutOptionsUsesTheArchitecturesDefaults) {
+  // Seed: the seed program's settings exactly.
+  ASSERT_TRUE(Train(ToyTrainRequest("defaults-seed", 3)).ok());
+  auto seed = TrainingSettings(Client(), "defaults-seed");
+  EXPECT_EQ(seed["epochs"], 3);
+  EXPECT_EQ(seed["batch_size"], 2);
+  EXPECT_EQ(seed["batch_tokens"], 0);
+  EXPECT_DOUBLE_EQ(seed["learning_rate"], 1e-3);
+  EXPECT_EQ(seed["clip_norm"], 0);
+  EXPECT_EQ(seed["label_smoothing"], 0);
+  EXPECT_EQ(seed["seed"], 42);
+
+  // Attention (the default architecture): token batches, a higher rate, clipping, smoothing, patience.
+  v1::TrainRequest attention = ToyTrainRequest("defaults-attention", 2);
+  attention.mutable_config()->set_architecture("");
+  attention.mutable_config()->set_tokenizer("whitespace");
+  attention.mutable_config()->set_embed_dim(16);
+  attention.mutable_config()->set_hidden_dim(16);
+  ASSERT_TRUE(Train(attention).ok());
+  auto defaults = TrainingSettings(Client(), "defaults-attention");
+  EXPECT_EQ(defaults["epochs"], 2);
+  EXPECT_EQ(defaults["batch_tokens"], 2500);
+  EXPECT_EQ(defaults["batch_size"], 0);
+  EXPECT_DOUBLE_EQ(defaults["learning_rate"], 2e-3);
+  EXPECT_DOUBLE_EQ(defaults["clip_norm"], 5);
+  EXPECT_DOUBLE_EQ(defaults["label_smoothing"], 0.1);
+  EXPECT_EQ(defaults["patience"], 4);
+
+  // Sentence batches asked for replace the default token batches.
+  attention.set_model("defaults-attention-sentences");
+  attention.mutable_options()->set_batch_size(4);
+  ASSERT_TRUE(Train(attention).ok());
+  auto sentences = TrainingSettings(Client(), "defaults-attention-sentences");
+  EXPECT_EQ(sentences["batch_size"], 4);
+  EXPECT_EQ(sentences["batch_tokens"], 0);
 }
 
 TEST_F(ServiceTest, ListModelsShowsVersionsConfigAndMetrics) {
