@@ -8,8 +8,10 @@
 // a batch round-robin over the queued requests of that key - one sentence from each in turn, each
 // request's sentences shortest first - up to max_batch_sentences and max_batch_tokens, waiting at most
 // batch_timeout_micros for a batch to fill. A large request is thereby split and interleaved with
-// small ones: a one-sentence request waits for at most the batch in progress. Results go back into
-// their request's slots; the future is set when the last one arrives.
+// small ones. Greedy batches are continuous: finished sentences leave at the step they end and queued
+// compatible sentences join between steps, so a one-sentence request waits for at most a few steps;
+// beam batches run to their end. Results go back into their request's slots; the future is set when
+// the last one arrives. docs/design.md draws the whole path.
 #pragma once
 
 #include <chrono>
