@@ -28,7 +28,9 @@ class ServingTest : public ::testing::Test {
     options.host = "127.0.0.1";
     options.port = 0;
     options.model_dir = (root_ / "models").string();
-    options.threads = 2;
+    // One compute thread: ctest runs two test processes at once on two cores, and OpenMP teams of
+    // two in each would spin against each other (the toy model trains at start-up).
+    options.threads = 1;
     options.drain_seconds = 0;
     options.reload_seconds = 0;
     options.bootstrap_toy = true;
