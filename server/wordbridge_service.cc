@@ -46,20 +46,21 @@ WordBridgeService::WordBridgeService(ModelStore* store, TrainingJobs* jobs, Tran
 template <typename Body>
 grpc::Status WordBridgeService::Handle(const char* method, Body&& body) {
   const auto start = std::chrono::steady_clock::now();
-  grpc::Status status = Guarded(std::forward<Body>(body));
-  Record(method, status, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  return status;
+  return Record(method, start, Guarded(std::forward<Body>(body)));
 }
 
-void WordBridgeService::Record(const char* method, const grpc::Status& status, double seconds) {
-  if (!metrics_) return;
-  metrics_->GetCounter("wordbridge_rpc_requests_total", "RPCs handled, by method and status code",
-                       {{"method", method}, {"code", StatusCodeName(status.error_code())}})
+grpc::Status WordBridgeService::Record(const char* method, std::chrono::steady_clock::time_point start,
+                                       grpc::Status status) {
+  if (!metrics_) return status;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const Labels labels = {{"method", method}, {"code", StatusCodeName(status.error_code())}};
+  metrics_->GetCounter("wordbridge_rpc_requests_total", "RPCs handled, by method and status code", labels)
       .Increment();
   static const std::vector<double> kBuckets = ExponentialBuckets(0.0001, 2, 20);  // 0.1 ms .. 52 s
   metrics_->GetHistogram("wordbridge_rpc_latency_seconds", "RPC latency, by method and status code", kBuckets,
-                         {{"method", method}, {"code", StatusCodeName(status.error_code())}})
+                         labels)
       .Observe(seconds);
+  return status;
 }
 
 std::shared_ptr<const ModelBundle> WordBridgeService::Resolve(const std::string& model,
@@ -120,10 +121,6 @@ std::function<std::vector<SentencePair>(CorpusReport*)> WordBridgeService::Corpu
 grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::TrainRequest* request,
                                       grpc::ServerWriter<v1::TrainProgress>* writer) {
   const auto start = std::chrono::steady_clock::now();
-  const auto record = [&](const grpc::Status& status) {
-    Record("Train", status, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    return status;
-  };
   std::shared_ptr<TrainingJob> job;
   grpc::Status status = Guarded([&] {
     RequireModelName(request->model());
@@ -155,7 +152,7 @@ grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::Tr
     job = jobs_->Start(std::move(spec));
     return grpc::Status::OK;
   });
-  if (!status.ok()) return record(status);
+  if (!status.ok()) return Record("Train", start, status);
   // The first message carries the job id even before the corpus is read.
   v1::TrainProgress accepted;
   accepted.set_job_id(job->id());
@@ -174,7 +171,7 @@ grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::Tr
     }
   }
   while (!job->done()) job->NextProgress(&progress, std::chrono::milliseconds(200));
-  return record(job->status());
+  return Record("Train", start, job->status());
 }
 
 grpc::Status WordBridgeService::Translate(grpc::ServerContext* context, const v1::TranslateRequest* request,

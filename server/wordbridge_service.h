@@ -46,7 +46,8 @@ class WordBridgeService final : public v1::WordBridge::Service {
   // Runs a handler's body: errors become a status, and the call is counted and timed.
   template <typename Body>
   grpc::Status Handle(const char* method, Body&& body);
-  void Record(const char* method, const grpc::Status& status, double seconds);
+  // Counts a call that started at `start` and ended with `status`; returns the status.
+  grpc::Status Record(const char* method, std::chrono::steady_clock::time_point start, grpc::Status status);
 
   // The bundle a request names; FAILED_PRECONDITION while its first version is still training.
   std::shared_ptr<const ModelBundle> Resolve(const std::string& model, const std::string& version) const;

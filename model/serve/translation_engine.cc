@@ -112,10 +112,7 @@ std::shared_ptr<TranslationCall> TranslationEngine::Submit(std::shared_ptr<const
   {
     std::lock_guard lock(mutex_);
     if (!accepting_) throw UnavailableError("the server is shutting down");
-    // Calls nobody waits for any more give their places back before this one is measured.
-    std::vector<std::shared_ptr<TranslationCall>> dropped;
-    DropAbandonedLocked(&dropped);
-    for (auto& gone : dropped) Fail(*gone, AbandonedError(*gone));
+    DropAbandonedLocked();  // calls nobody waits for give their places back before this one is measured
     if (queued_sentences_ > 0 && queued_sentences_ + n > options_.queue_capacity) {
       if (rejected_) rejected_->Increment();
       throw ResourceExhaustedError("the translation queue is full (" + std::to_string(queued_sentences_) + " of " +
@@ -135,7 +132,7 @@ std::shared_ptr<TranslationCall> TranslationEngine::Submit(std::shared_ptr<const
     call->enqueued_ = Steady::now();
     queue_.push_back(call);
     queued_sentences_ += n;
-    if (queue_depth_) queue_depth_->Set(queued_sentences_);
+    QueueChangedLocked();
   }
   work_ready_.notify_one();
   return call;
@@ -170,10 +167,9 @@ void TranslationEngine::Cancel(const std::shared_ptr<TranslationCall>& call) {
   std::lock_guard lock(mutex_);
   auto it = std::find(queue_.begin(), queue_.end(), call);
   if (it != queue_.end()) {
-    queued_sentences_ -= static_cast<int>(call->order_.size() - call->next_);
+    queued_sentences_ -= call->pending();
     queue_.erase(it);
-    if (queue_depth_) queue_depth_->Set(queued_sentences_);
-    if (queue_.empty()) drained_.notify_all();
+    QueueChangedLocked();
   }
   Fail(*call, AbandonedError(*call));
 }
@@ -225,17 +221,21 @@ std::exception_ptr TranslationEngine::AbandonedError(const TranslationCall& call
       DeadlineExceededError("deadline exceeded before the translation finished; the server is busy"));
 }
 
-void TranslationEngine::DropAbandonedLocked(std::vector<std::shared_ptr<TranslationCall>>* failed) {
-  if (queue_.empty()) return;
-  for (auto it = queue_.begin(); it != queue_.end();) {
-    if ((*it)->abandoned()) {
-      queued_sentences_ -= static_cast<int>((*it)->order_.size() - (*it)->next_);
-      failed->push_back(*it);
-      it = queue_.erase(it);
-    } else {
-      ++it;
-    }
+void TranslationEngine::DropAbandonedLocked() {
+  const auto abandoned = std::stable_partition(queue_.begin(), queue_.end(),
+                                               [](const auto& call) { return !call->abandoned(); });
+  if (abandoned == queue_.end()) return;
+  for (auto it = abandoned; it != queue_.end(); ++it) {
+    queued_sentences_ -= (*it)->pending();
+    Fail(**it, AbandonedError(**it));
   }
+  queue_.erase(abandoned, queue_.end());
+  QueueChangedLocked();
+}
+
+void TranslationEngine::QueueChangedLocked() {
+  if (queue_depth_) queue_depth_->Set(queued_sentences_);
+  if (queue_.empty()) drained_.notify_all();
 }
 
 bool TranslationEngine::NextWork(std::unique_lock<std::mutex>& lock, std::function<void()>* task, Batch* batch,
@@ -257,9 +257,7 @@ bool TranslationEngine::NextWork(std::unique_lock<std::mutex>& lock, std::functi
       return true;
     }
     if (stopping_) return false;
-    std::vector<std::shared_ptr<TranslationCall>> dropped;
-    DropAbandonedLocked(&dropped);
-    for (auto& call : dropped) Fail(*call, AbandonedError(*call));
+    DropAbandonedLocked();
     if (queue_.empty()) {
       if (!accepting_) drained_.notify_all();
       lease->Reset();  // an idle worker holds no cores
@@ -304,7 +302,7 @@ TranslationEngine::Batch TranslationEngine::TakeBatchLocked(const TranslationCal
     took = false;
     for (auto& call : group) {
       if (full()) break;
-      if (call->next_ >= call->order_.size()) continue;
+      if (call->pending() == 0) continue;
       const size_t index = call->order_[call->next_];
       const size_t new_width = std::max(width, call->sources_[index].ids.size());
       if (total() > 0 && static_cast<int64_t>(new_width * (total() + 1)) > options_.max_batch_tokens) continue;
@@ -317,11 +315,9 @@ TranslationEngine::Batch TranslationEngine::TakeBatchLocked(const TranslationCal
   }
   if (batch.indices.empty()) return batch;
   queued_sentences_ -= static_cast<int>(batch.indices.size());
-  queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
-                              [](const auto& call) { return call->next_ >= call->order_.size(); }),
+  queue_.erase(std::remove_if(queue_.begin(), queue_.end(), [](const auto& call) { return call->pending() == 0; }),
                queue_.end());
-  if (queue_.empty()) drained_.notify_all();
-  if (queue_depth_) queue_depth_->Set(queued_sentences_);
+  QueueChangedLocked();
   if (batch_sentences_) batch_sentences_->Observe(static_cast<double>(total()));
   if (batch_tokens_) batch_tokens_->Observe(static_cast<double>(width * total()));
   return batch;
@@ -432,7 +428,7 @@ void TranslationEngine::RunContinuous(Batch& first) {
   const ModelBundle& bundle = *key->bundle_;
   const TranslationOptions& options = key->options_;
   c10::InferenceMode inference;
-  GreedyBatch decoding(bundle.network(), options.record_attention || options.replace_unknown);
+  GreedyBatch decoding(bundle.network(), options.SearchesAttention());
 
   // Speed accounting for admission, refreshed every half batch of finished sentences.
   auto since = Steady::now();
@@ -445,8 +441,7 @@ void TranslationEngine::RunContinuous(Batch& first) {
     for (size_t i = 0; i < more.indices.size(); ++i) {
       const TranslationCall& call = *more.calls[i];
       sources.push_back(&call.sources_[more.indices[i]]);
-      const auto n = static_cast<int64_t>(sources.back()->ids.size());
-      max_lengths.push_back(call.options_.max_length > 0 ? call.options_.max_length : 2 * n + 10);
+      max_lengths.push_back(call.options_.OutputCap(static_cast<int64_t>(sources.back()->ids.size())));
       int64_t tag = static_cast<int64_t>(rows.size());
       if (free_tags.empty()) {
         rows.emplace_back();
@@ -459,8 +454,9 @@ void TranslationEngine::RunContinuous(Batch& first) {
       joined[tag] = Steady::now();
       tags.push_back(tag);
     }
-    auto [source, lengths] = SourceTensors(sources);
-    decoding.Add(source, lengths, max_lengths, tags);
+    // Each call keeps its own max_length: the caps are per sentence, not the batch's.
+    const SourceBatch batch = MakeSourceBatch(sources, options);
+    decoding.Add(batch.source, batch.lengths, max_lengths, tags);
   };
 
   std::vector<std::shared_ptr<TranslationCall>> done;
@@ -535,22 +531,6 @@ void TranslationEngine::RunContinuous(Batch& first) {
       if (row.first) Fail(*row.first, error);
     }
   }
-}
-
-std::pair<torch::Tensor, torch::Tensor> TranslationEngine::SourceTensors(
-    const std::vector<const SourceSentence*>& sources) {
-  int64_t width = 0;
-  for (const auto* s : sources) width = std::max<int64_t>(width, static_cast<int64_t>(s->ids.size()));
-  const auto batch = static_cast<int64_t>(sources.size());
-  auto source = torch::zeros({batch, width}, torch::kInt64);
-  auto lengths = torch::zeros({batch}, torch::kInt64);
-  auto lengths_a = lengths.accessor<int64_t, 1>();
-  for (int64_t b = 0; b < batch; ++b) {
-    const auto& ids = sources[b]->ids;
-    std::copy(ids.begin(), ids.end(), source[b].data_ptr<int64_t>());
-    lengths_a[b] = static_cast<int64_t>(ids.size());
-  }
-  return {source, lengths};
 }
 
 void TranslationEngine::DeliverLocked(const std::shared_ptr<TranslationCall>& call, size_t index,

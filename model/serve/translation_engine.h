@@ -91,6 +91,9 @@ class TranslationCall {
   std::atomic<bool> abandoned_{false};
   Clock::time_point deadline_ = Clock::time_point::max();
   std::chrono::steady_clock::time_point enqueued_;
+
+  // Sentences not yet taken into a batch.
+  int pending() const { return static_cast<int>(order_.size() - next_); }
 };
 
 class TranslationEngine {
@@ -142,7 +145,9 @@ class TranslationEngine {
   // false when the engine stops.
   bool NextWork(std::unique_lock<std::mutex>& lock, std::function<void()>* task, Batch* batch, SlotLease* lease);
   // Removes abandoned calls from the queue and fails them.
-  void DropAbandonedLocked(std::vector<std::shared_ptr<TranslationCall>>* failed);
+  void DropAbandonedLocked();
+  // After the queue changed: the depth gauge, and Shutdown's wait for an empty queue.
+  void QueueChangedLocked();
   // Takes up to max_batch_sentences - `rows` (and at most `limit`) queued sentences of calls
   // compatible with `key`, round-robin over the calls, keeping (rows + taken) x longest source (at
   // least `width`) within max_batch_tokens.
@@ -152,7 +157,6 @@ class TranslationEngine {
   // Greedy search: decodes `batch` as a running batch that finished sentences leave at once and
   // queued compatible sentences join between steps, until it runs dry.
   void RunContinuous(Batch& batch);
-  static std::pair<torch::Tensor, torch::Tensor> SourceTensors(const std::vector<const SourceSentence*>& sources);
   // Stores a sentence's translation in its call (under mutex_); adds the call to `done` when it was
   // the last one.
   void DeliverLocked(const std::shared_ptr<TranslationCall>& call, size_t index, Translation translation,

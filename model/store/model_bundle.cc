@@ -42,6 +42,19 @@ ModelBundle::ModelBundle(std::string name, std::string version, ModelConfig conf
   ready_time_ = std::chrono::system_clock::now();
 }
 
+namespace {
+
+// A JSON object of numbers; empty when the file is missing or damaged.
+std::map<std::string, double> ReadNumbersIfPresent(const std::string& path) {
+  try {
+    return nlohmann::json::parse(ReadFile(path)).get<std::map<std::string, double>>();
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+}  // namespace
+
 void ModelBundle::Save(const std::string& dir) const {
   WriteFileAtomically(dir + "/config.json", config_.ToJson());
   source_vocab_.Save(dir + "/source.vocab");
@@ -75,18 +88,10 @@ std::shared_ptr<const ModelBundle> ModelBundle::Load(const std::string& name, co
   } catch (const c10::Error& e) {
     throw FailedPreconditionError("model " + dir + ": cannot load weights.pt: " + e.msg());
   }
-  std::map<std::string, double> metrics;
-  try {
-    metrics = nlohmann::json::parse(ReadFile(dir + "/metrics.json")).get<std::map<std::string, double>>();
-  } catch (const std::exception&) {
-    // Metrics are informational; a model without them still serves.
-  }
-  std::map<std::string, double> training;
-  try {
-    training = nlohmann::json::parse(ReadFile(dir + "/training.json")).get<std::map<std::string, double>>();
-  } catch (const std::exception&) {
-    // Versions saved before training settings were recorded have none.
-  }
+  // Metrics and training settings are informational: a version without them (or saved before they
+  // were recorded) still serves.
+  auto metrics = ReadNumbersIfPresent(dir + "/metrics.json");
+  auto training = ReadNumbersIfPresent(dir + "/training.json");
   return std::make_shared<const ModelBundle>(name, version, config, source_tokenizer, target_tokenizer,
                                              std::move(source_vocab), std::move(target_vocab), network,
                                              std::move(metrics), std::move(training));
@@ -134,28 +139,34 @@ SourceSentence ModelBundle::PrepareSource(const std::string& sentence, size_t in
   return source;
 }
 
+SourceBatch MakeSourceBatch(const std::vector<const SourceSentence*>& sentences, const TranslationOptions& options) {
+  const auto batch = static_cast<int64_t>(sentences.size());
+  int64_t width = 0;
+  for (const auto* s : sentences) width = std::max<int64_t>(width, static_cast<int64_t>(s->ids.size()));
+  SourceBatch result{torch::zeros({batch, width}, torch::kInt64), torch::zeros({batch}, torch::kInt64), {}};
+  auto lengths = result.lengths.accessor<int64_t, 1>();
+  for (int64_t b = 0; b < batch; ++b) {
+    const auto& ids = sentences[b]->ids;
+    std::copy(ids.begin(), ids.end(), result.source[b].data_ptr<int64_t>());
+    lengths[b] = static_cast<int64_t>(ids.size());
+    result.max_lengths.push_back(options.OutputCap(lengths[b]));
+  }
+  return result;
+}
+
 std::vector<Translation> ModelBundle::DecodeBatch(const std::vector<const SourceSentence*>& batch_sources,
                                                   const TranslationOptions& options) const {
   c10::InferenceMode inference;
-  const auto batch = static_cast<int64_t>(batch_sources.size());
-  int64_t width = 0;
-  for (const auto* s : batch_sources) width = std::max<int64_t>(width, static_cast<int64_t>(s->ids.size()));
-  auto source = torch::zeros({batch, width}, torch::kInt64);
-  auto lengths = torch::zeros({batch}, torch::kInt64);
-  std::vector<int64_t> max_lengths(batch);
-  for (int64_t b = 0; b < batch; ++b) {
-    const auto& row = batch_sources[b]->ids;
-    const auto n = static_cast<int64_t>(row.size());
-    std::copy(row.begin(), row.end(), source[b].data_ptr<int64_t>());
-    lengths[b] = n;
-    max_lengths[b] = options.max_length > 0 ? options.max_length : 2 * n + 10;
-  }
+  const SourceBatch batch = MakeSourceBatch(batch_sources, options);
   SearchOptions search_options = options;
-  search_options.record_attention = options.record_attention || options.replace_unknown;
-  auto found = MakeSearch(options.beam_size)->Search(*network_, source, lengths, max_lengths, search_options);
+  search_options.record_attention = options.SearchesAttention();
+  auto found = MakeSearch(options.beam_size)
+                   ->Search(*network_, batch.source, batch.lengths, batch.max_lengths, search_options);
   std::vector<Translation> results;
-  results.reserve(batch);
-  for (int64_t b = 0; b < batch; ++b) results.push_back(ToTranslation(*batch_sources[b], std::move(found[b]), options));
+  results.reserve(batch_sources.size());
+  for (size_t b = 0; b < batch_sources.size(); ++b) {
+    results.push_back(ToTranslation(*batch_sources[b], std::move(found[b]), options));
+  }
   return results;
 }
 

@@ -33,6 +33,10 @@ struct TranslationOptions : SearchOptions {
   int max_source_tokens = 1024;
 
   void Validate() const;  // throws InvalidArgumentError
+  // Output tokens allowed for a source of `source_tokens` tokens.
+  int64_t OutputCap(int64_t source_tokens) const { return max_length > 0 ? max_length : 2 * source_tokens + 10; }
+  // Whether search must record attention (asked for, or needed to replace <UNK>).
+  bool SearchesAttention() const { return record_attention || replace_unknown; }
 };
 
 // A source sentence split into tokens and mapped to ids, ready to decode. Empty when the sentence has
@@ -75,6 +79,14 @@ struct ModelParts {
   std::map<std::string, double> metrics;
   std::map<std::string, double> training;  // the training settings used (TrainingOptions::Settings)
 };
+
+// Sentences as one padded batch for search: ids [B, longest] (padded with <PAD>), lengths [B], and
+// each sentence's output cap.
+struct SourceBatch {
+  torch::Tensor source, lengths;
+  std::vector<int64_t> max_lengths;
+};
+SourceBatch MakeSourceBatch(const std::vector<const SourceSentence*>& sentences, const TranslationOptions& options);
 
 class ModelBundle {
  public:
