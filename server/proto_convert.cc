@@ -44,6 +44,11 @@ TrainingOptions TrainingOptionsFromProto(const v1::TrainingOptions& p, const std
   if (p.clip_norm() != 0) options.clip_norm = p.clip_norm();
   if (p.label_smoothing() != 0) options.label_smoothing = p.label_smoothing();
   if (p.patience() != 0) options.patience = p.patience();
+  if (p.init_range() != 0) options.init_range = p.init_range();
+  if (p.dev_fraction() != 0) {
+    options.dev_holdout_fraction = p.dev_fraction();
+    options.min_pairs_for_dev_holdout = 0;  // asked for: whatever the corpus size
+  }
   options.Validate();
   return options;
 }

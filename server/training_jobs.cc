@@ -141,8 +141,10 @@ void TrainingJobs::Run(std::shared_ptr<TrainingJob> job, JobSpec spec) {
     CorpusReport report;
     auto corpus = spec.read_corpus(&report);
     auto dev = spec.read_dev ? spec.read_dev() : std::vector<SentencePair>{};
-    if (dev.empty() && spec.dev_fraction > 0 && corpus.size() >= spec.min_pairs_for_dev) {
-      auto split = SplitCorpus(corpus, spec.dev_fraction, 0.0, spec.split_seed);
+    const auto& o = spec.options;
+    if (dev.empty() && o.dev_holdout_fraction > 0 &&
+        corpus.size() >= static_cast<size_t>(o.min_pairs_for_dev_holdout)) {
+      auto split = SplitCorpus(corpus, o.dev_holdout_fraction, 0.0, spec.split_seed);
       corpus = std::move(split.train);
       dev = std::move(split.dev);
       report.kept = static_cast<int64_t>(corpus.size());

@@ -29,10 +29,7 @@ struct JobSpec {
   // Reads the corpus (and dev set) on the job's thread: files can be large.
   std::function<std::vector<SentencePair>(CorpusReport*)> read_corpus;
   std::function<std::vector<SentencePair>()> read_dev;
-  // Without read_dev: hold out this fraction of the corpus as the dev set, when it has at least
-  // min_pairs_for_dev pairs.
-  double dev_fraction = 0;
-  size_t min_pairs_for_dev = 0;
+  // Without read_dev, options.dev_holdout_fraction of the corpus becomes the dev set.
   uint64_t split_seed = 1;
 };
 

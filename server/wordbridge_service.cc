@@ -131,14 +131,6 @@ grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::Tr
     spec.options = TrainingOptionsFromProto(request->options(), spec.config.architecture);
     spec.options.threads = 1;
     const auto& options = request->options();
-    if (options.dev_fraction() < 0 || options.dev_fraction() >= 0.5) {
-      throw InvalidArgumentError("dev_fraction must be in [0, 0.5)");
-    }
-    spec.dev_fraction = options.dev_fraction();
-    if (spec.dev_fraction == 0 && spec.config.architecture == "attention") {
-      spec.dev_fraction = kDefaultDevFraction;
-      spec.min_pairs_for_dev = kMinPairsForDevHoldout;
-    }
     spec.split_seed = options.split_seed() == 0 ? 1 : static_cast<uint64_t>(options.split_seed());
     spec.options.checkpoint_dir = store_->root() + "/.checkpoints/" + request->model();
     spec.read_corpus = CorpusReader(request->corpus(), "corpus");

@@ -1,5 +1,7 @@
 #include "model/nn/attention_seq2seq.h"
 
+#include "model/nn/mixed_precision.h"
+
 namespace wordbridge {
 
 namespace rnn = torch::nn::utils::rnn;
@@ -66,7 +68,7 @@ DecoderState AttentionSeq2Seq::Encode(const torch::Tensor& source, const torch::
   };
   DecoderState state{join(std::get<0>(std::get<1>(result))), join(std::get<1>(std::get<1>(result))),
                      torch::zeros({source.size(0), hidden_dim_}, memory.options())};
-  out->memory = memory;
+  out->memory = dropout_(memory);  // the attention's keys and values, regularised like its inputs
   out->source_mask = source.ne(0);
   out->context = state.h[-1];
   return state;
@@ -80,23 +82,37 @@ torch::Tensor AttentionSeq2Seq::Step(const EncoderOutput& encoded, DecoderState*
   std::vector<torch::Tensor> hs, cs;
   for (int64_t layer = 0; layer < num_layers_; ++layer) {
     const auto& w = decoder_weights_[layer];
-    auto hc = torch::lstm_cell(input, {state->h[layer], state->c[layer]}, w[0], w[1], w[2], w[3]);
-    hs.push_back(std::get<0>(hc));
-    cs.push_back(std::get<1>(hc));
+    if (mixed_precision_ && is_training()) {
+      // lstm_cell's maths (gates i, f, g, o) around bfloat16 products.
+      auto gates = (Project(input, w[0], w[2]) + Project(state->h[layer], w[1], w[3])).chunk(4, 1);
+      auto c = torch::sigmoid(gates[1]) * state->c[layer] + torch::sigmoid(gates[0]) * torch::tanh(gates[2]);
+      hs.push_back(torch::sigmoid(gates[3]) * torch::tanh(c));
+      cs.push_back(c);
+    } else {
+      auto hc = torch::lstm_cell(input, {state->h[layer], state->c[layer]}, w[0], w[1], w[2], w[3]);
+      hs.push_back(std::get<0>(hc));
+      cs.push_back(std::get<1>(hc));
+    }
     input = layer + 1 < num_layers_ ? F::dropout(hs.back(), F::DropoutFuncOptions().p(layer_dropout_).training(is_training()))
                                     : hs.back();
   }
   state->h = torch::stack(hs);
   state->c = torch::stack(cs);
-  const auto& query = hs.back();  // [B, H]
+  return Attend(encoded, hs.back(), state, attention);
+}
+
+torch::Tensor AttentionSeq2Seq::Attend(const EncoderOutput& encoded, const torch::Tensor& query, DecoderState* state,
+                                       torch::Tensor* attention) {
   auto scores = torch::bmm(encoded.memory, attention_in_(query).unsqueeze(2)).squeeze(2);  // [B, S]
   scores = scores.masked_fill(encoded.source_mask.logical_not(), -1e9);
   auto weights = torch::softmax(scores, 1);
   auto context = torch::bmm(weights.unsqueeze(1), encoded.memory).squeeze(1);  // [B, H]
-  auto attentional = torch::tanh(attention_out_(torch::cat({context, query}, 1)));
+  // Input feeding sees the same dropped-out vector the output layer sees (as OpenNMT does); in
+  // training this regularises the recurrent path too, at inference dropout is the identity.
+  auto attentional = dropout_(torch::tanh(Project(torch::cat({context, query}, 1), attention_out_->weight)));
   state->feed = attentional;
   if (attention != nullptr) *attention = weights;
-  return dropout_(attentional);
+  return attentional;
 }
 
 torch::Tensor AttentionSeq2Seq::DecoderHidden(const EncoderOutput& encoded, DecoderState state,
@@ -104,16 +120,43 @@ torch::Tensor AttentionSeq2Seq::DecoderHidden(const EncoderOutput& encoded, Deco
   auto embedded = dropout_(target_embedding_(target_in));  // [B, T, E]
   std::vector<torch::Tensor> outputs;
   outputs.reserve(target_in.size(1));
+  if (!is_training() || num_layers_ != 1) {
+    for (int64_t t = 0; t < target_in.size(1); ++t) {
+      outputs.push_back(Step(encoded, &state, embedded.select(1, t), nullptr));
+    }
+    return torch::stack(outputs, 1);
+  }
+  // Teacher forcing knows every input token up front, so the embeddings' share of the gates is one
+  // large product over all steps; each step then multiplies [feed; h] by the rest of the weights
+  // once (the input and recurrent products of lstm_cell merged). Same maths as Step.
+  const auto& w = decoder_weights_[0];
+  const int64_t embed = embedded.size(2);
+  auto input_gates = Project(embedded, w[0].slice(1, 0, embed), w[2] + w[3]);  // [B, T, 4H]
+  auto recurrent = torch::cat({w[0].slice(1, embed), w[1]}, 1);                // [4H, H + H]
+  torch::Tensor recurrent16;
+  if (mixed_precision_) recurrent16 = recurrent.detach().to(torch::kBFloat16);
+  auto h = state.h[0], c = state.c[0];
   for (int64_t t = 0; t < target_in.size(1); ++t) {
-    outputs.push_back(Step(encoded, &state, embedded.select(1, t), nullptr));
+    auto step_input = torch::cat({state.feed, h}, 1);
+    auto recurrent_gates = mixed_precision_ ? Bf16Linear(step_input, recurrent, {}, recurrent16)
+                                            : F::linear(step_input, recurrent);
+    auto gates = (input_gates.select(1, t) + recurrent_gates).chunk(4, 1);  // i, f, g, o
+    c = torch::sigmoid(gates[1]) * c + torch::sigmoid(gates[0]) * torch::tanh(gates[2]);
+    h = torch::sigmoid(gates[3]) * torch::tanh(c);
+    outputs.push_back(Attend(encoded, h, &state, nullptr));
   }
   return torch::stack(outputs, 1);
 }
 
 torch::Tensor AttentionSeq2Seq::Logits(const torch::Tensor& hidden) {
-  if (!tied_) return output_(hidden);
-  auto projected = to_embedding_ ? to_embedding_(hidden) : hidden;
-  return torch::matmul(projected, target_embedding_->weight.t()) + output_bias_;
+  if (!tied_) return Project(hidden, output_->weight, output_->bias);
+  auto projected = to_embedding_ ? Project(hidden, to_embedding_->weight) : hidden;
+  return Project(projected, target_embedding_->weight, output_bias_);
+}
+
+torch::Tensor AttentionSeq2Seq::Project(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) const {
+  if (mixed_precision_ && is_training()) return Bf16Linear(x, w, b);
+  return F::linear(x, w, b);
 }
 
 torch::Tensor AttentionSeq2Seq::DecodeStep(const EncoderOutput& encoded, DecoderState* state,

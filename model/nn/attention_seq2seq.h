@@ -25,11 +25,16 @@ class AttentionSeq2Seq : public Seq2SeqNet {
   torch::Tensor source_embedding() const override { return source_embedding_->weight; }
   torch::Tensor target_embedding() const override { return target_embedding_->weight; }
   bool has_attention() const override { return true; }
+  void SetMixedPrecision(bool on) override { mixed_precision_ = on; }
 
  private:
   // One decoder step from an embedded input [B, E]; returns the attentional output [B, H].
   torch::Tensor Step(const EncoderOutput& encoded, DecoderState* state, const torch::Tensor& embedded,
                      torch::Tensor* attention);
+  // Luong attention over the encoder memory for the top layer's output `query` [B, H]; sets
+  // state->feed and returns the attentional vector.
+  torch::Tensor Attend(const EncoderOutput& encoded, const torch::Tensor& query, DecoderState* state,
+                       torch::Tensor* attention);
 
   int64_t hidden_dim_;
   int64_t num_layers_;
@@ -47,6 +52,10 @@ class AttentionSeq2Seq : public Seq2SeqNet {
   // decoder_'s parameters per layer (w_ih, w_hh, b_ih, b_hh), aliases used by Step.
   std::vector<std::array<torch::Tensor, 4>> decoder_weights_;
   double layer_dropout_ = 0.0;
+  bool mixed_precision_ = false;
+
+  // x W^T + b, in bfloat16 products when training with mixed precision.
+  torch::Tensor Project(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {}) const;
 };
 
 }  // namespace wordbridge

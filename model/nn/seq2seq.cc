@@ -15,6 +15,19 @@ std::shared_ptr<Seq2SeqNet> CreateNetwork(const ModelConfig& config) {
   return std::make_shared<AttentionSeq2Seq>(config);
 }
 
+void InitializeUniform(Seq2SeqNet& net, double range) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : net.parameters()) {
+    if (p.dim() > 1) {
+      p.uniform_(-range, range);
+    } else {
+      p.zero_();
+    }
+  }
+  net.source_embedding()[0].zero_();
+  net.target_embedding()[0].zero_();
+}
+
 namespace {
 torch::Tensor Select(const torch::Tensor& t, int64_t dim, const torch::Tensor& index) {
   return t.defined() ? t.index_select(dim, index) : t;

@@ -43,10 +43,18 @@ class Seq2SeqNet : public torch::nn::Module {
   virtual torch::Tensor source_embedding() const = 0;  // [source vocab, E]
   virtual torch::Tensor target_embedding() const = 0;  // [target vocab, E]
   virtual bool has_attention() const = 0;
+  // Training only: run the large matrix products in bfloat16 with float32 weights (mixed precision).
+  // Architectures without such a path ignore it; inference is unaffected.
+  virtual void SetMixedPrecision(bool on) {}
 };
 
 // Builds the network a config names (after the vocabulary sizes are set).
 std::shared_ptr<Seq2SeqNet> CreateNetwork(const ModelConfig& config);
+
+// Draws every weight matrix uniform in [-range, range] and zeroes every bias and the embeddings'
+// <PAD> rows (the usual NMT initialisation; LibTorch's default N(0, 1) embeddings make a tied output
+// layer start with huge logits).
+void InitializeUniform(Seq2SeqNet& net, double range);
 
 // Keeps rows `index` (int64 [N]) of every batch-first tensor (dimension 1 for h and c).
 EncoderOutput SelectBatch(const EncoderOutput& encoded, const torch::Tensor& index);

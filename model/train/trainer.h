@@ -28,6 +28,12 @@ struct TrainingOptions {
   double learning_rate = 1e-3;
   // Seeds torch's generator before the weights are drawn.
   int64_t seed = 42;
+  // > 0: every weight matrix is drawn uniform in [-init_range, init_range] and biases start at zero;
+  // 0 = LibTorch's per-module defaults (the seed program's).
+  double init_range = 0;
+  // Matrix products in bfloat16 with float32 weights, where the CPU has fast bfloat16 GEMMs
+  // (AVX512-BF16 through oneDNN); elsewhere training stays float32.
+  bool mixed_precision = false;
   // Wall-clock budget in minutes; 0 = none. Training then ends with the best weights so far.
   double max_minutes = 0;
   // Clip the gradient norm to this; 0 = no clipping.
@@ -42,6 +48,10 @@ struct TrainingOptions {
   int max_sentence_tokens = 200;
   // Dev BLEU is measured on at most this many dev pairs.
   int max_dev_sentences = 1000;
+  // Without a dev set, hold out this fraction of a corpus of at least min_pairs_for_dev_holdout pairs as
+  // the dev set (deterministically), so dev BLEU, early stopping and best-weights selection work.
+  double dev_holdout_fraction = 0;
+  int min_pairs_for_dev_holdout = 0;
   // Threads for tokenizer training.
   int threads = 1;
   // If set, the weights are saved here after every epoch (checkpoint.pt).
@@ -55,18 +65,14 @@ struct TrainingOptions {
   std::map<std::string, double> Settings() const;
 };
 
-// Without a dev set, a Train request holds out this fraction of a corpus of at least
-// kMinPairsForDevHoldout pairs as its dev set (for attention models), so dev BLEU, early stopping
-// and best-weights selection always work.
-constexpr double kDefaultDevFraction = 0.02;
-constexpr int kMinPairsForDevHoldout = 200;
-
 struct EpochProgress {
   int epoch = 0;
   int total_epochs = 0;
   int64_t steps = 0;
-  double loss = 0;               // mean batch loss of the epoch
+  double loss = 0;               // mean loss per target token over the epoch
   double tokens_per_second = 0;  // real target tokens (with <EOS>), padding excluded
+  int64_t train_tokens = 0;      // this epoch's target tokens
+  double train_seconds = 0;      // this epoch's training time, dev evaluation excluded
   double dev_bleu = -1;          // -1 without a dev set
   double elapsed_seconds = 0;
   double eta_seconds = 0;
