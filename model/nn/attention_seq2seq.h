@@ -20,17 +20,23 @@ class AttentionSeq2Seq : public Seq2SeqNet {
                               const torch::Tensor& target_in) override;
   torch::Tensor Logits(const torch::Tensor& hidden) override;
   torch::Tensor DecodeStep(const EncoderOutput& encoded, DecoderState* state,
-                           const torch::Tensor& tokens, torch::Tensor* attention) override;
+                           const torch::Tensor& tokens, torch::Tensor* attention,
+                           const PackedDecoder* packed) override;
+  std::unique_ptr<const PackedDecoder> PackDecoder(ComputeType type) const override;
+  int64_t DecodeStepFlops(int64_t source_length) const override;
 
   torch::Tensor source_embedding() const override { return source_embedding_->weight; }
   torch::Tensor target_embedding() const override { return target_embedding_->weight; }
   bool has_attention() const override { return true; }
 
  private:
-  // One decoder step from an embedded input [B, E]; returns the attentional output [B, H].
+  struct Packed;
+  // One decoder step from an embedded input [B, E]; returns the attentional output [B, H]. Multiplies
+  // with `packed`'s copies when given, with the modules' weights otherwise.
   torch::Tensor Step(const EncoderOutput& encoded, DecoderState* state, const torch::Tensor& embedded,
-                     torch::Tensor* attention);
+                     torch::Tensor* attention, const Packed* packed);
 
+  int64_t embed_dim_;
   int64_t hidden_dim_;
   int64_t num_layers_;
   bool tied_;
