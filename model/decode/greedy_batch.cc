@@ -78,9 +78,10 @@ std::vector<GreedyBatch::Finished> GreedyBatch::Step() {
   if (live_ == 0) return finished;
   torch::Tensor attention;
   auto logits = net_.DecodeStep(encoded_, &state_, tokens_, want_attention_ ? &attention : nullptr, packed_);
-  auto next = logits.argmax(1);
+  // The best token and its logit in one pass (max(1) costs half of argmax(1) plus gather here).
+  auto [best, next] = logits.max(1);
   // log p(next) = logit(next) - logsumexp(logits): the score without a full log_softmax.
-  auto gained = (logits.gather(1, next.unsqueeze(1)).squeeze(1) - logits.logsumexp(1)).to(torch::kFloat64);
+  auto gained = (best - logits.logsumexp(1)).to(torch::kFloat64);
   auto next_a = next.accessor<int64_t, 1>();
   auto gained_a = gained.accessor<double, 1>();
   for (size_t i = 0; i < tags_.size(); ++i) {
