@@ -9,7 +9,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config ccache \
-      libtorch-dev libfaiss-dev libopenblas-dev \
+      libtorch-dev libdnnl-dev libfaiss-dev libopenblas-dev \
       libgrpc++-dev libgrpc-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
       libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev \
       libicu-dev libsentencepiece-dev libabsl-dev libcpp-httplib-dev \
@@ -39,7 +39,8 @@ FROM debian:bookworm-slim AS runtime-base
 ARG DEBIAN_FRONTEND=noninteractive
 # libtorch1.13 is the runtime package of libtorch-dev; FAISS is linked statically (Debian ships only
 # libfaiss.a) and needs libblas.so.3/liblapack.so.3, which libopenblas0-openmp provides. OpenBLAS must be
-# installed explicitly: with the reference libblas3 LibTorch matmuls are ~15x slower.
+# installed explicitly: with the reference libblas3 LibTorch matmuls are ~15x slower. libdnnl2 (oneDNN,
+# called directly for decoding's packed products) comes with libtorch1.13.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libtorch1.13 libopenblas0-openmp libgomp1 \

@@ -1,30 +1,63 @@
-// decode_bench: decoding throughput of a stored model by batch size and worker layout, on one
-// thread per worker, through the serving engine - the figures a server's batching can reach.
-// usage: decode_bench --model-dir DIR --model NAME --test TSV [--batches 1,8,32,64] [--workers 1]
+// decode_bench: decoding throughput of a stored model by compute type, batch size and worker layout,
+// on one thread per worker, through the serving engine - the figures a server's batching can reach.
+// Also reports the decoder's achieved GFLOP/s (the matrix products and attention of every decoder
+// step, Seq2SeqNet::DecodeStepFlops) against the packed matrix-product rate of the same compute type
+// measured in the same run (output layer shape, 64 rows, one thread).
+// usage: decode_bench --model-dir DIR --model NAME --test TSV [--batches 1,8,32,64] [--workers 1,2]
+//                     [--beam 1] [--compute-types float32,bfloat16,int8] [--limit 640]
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "model/eval/bleu.h"
+#include "model/serve/compute_slots.h"
 #include "model/serve/translation_engine.h"
 #include "model/store/model_store.h"
 #include "model/train/corpus.h"
 
 namespace wb = wordbridge;
 
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// GFLOP/s of `run` (which performs `flops` per call): best of 5 rounds of at least 0.2 s.
+template <typename Run>
+double Rate(double flops, Run run) {
+  double best = 0;
+  for (int round = 0; round < 5; ++round) {
+    int calls = 0;
+    const auto start = std::chrono::steady_clock::now();
+    do {
+      run();
+      ++calls;
+    } while (Seconds(start) < 0.2);
+    best = std::max(best, flops * calls / Seconds(start) / 1e9);
+  }
+  return best;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::string model_dir, model = "es-en", test;
   std::vector<int> batches = {1, 8, 32, 64};
-  int workers = 1, beam = 1;
+  std::vector<int> worker_counts = {1};
+  std::vector<std::string> type_names = {"float32", "bfloat16", "int8"};
+  int beam = 1;
   size_t limit = 640;
-  CLI::App app{"decoding throughput by batch size"};
+  CLI::App app{"decoding throughput by compute type, batch size and workers"};
   app.add_option("--model-dir", model_dir)->required();
   app.add_option("--model", model);
   app.add_option("--test", test)->required();
   app.add_option("--batches", batches)->delimiter(',');
-  app.add_option("--workers", workers);
+  app.add_option("--workers", worker_counts, "worker counts to run (one thread each)")->delimiter(',');
   app.add_option("--beam", beam);
+  app.add_option("--compute-types", type_names, "float32, bfloat16, int8 or default")->delimiter(',');
   app.add_option("--limit", limit, "test sentences to decode");
   CLI11_PARSE(app, argc, argv);
 
@@ -38,28 +71,74 @@ int main(int argc, char** argv) {
     sources.push_back(pairs[i].source);
     references.push_back(pairs[i].target);
   }
-  std::printf("%-8s %-8s %12s %14s %8s\n", "batch", "workers", "sentences/s", "out tokens/s", "BLEU");
-  for (int batch : batches) {
-    wb::EngineOptions options;
-    options.workers = workers;
-    options.threads_per_worker = 1;
-    options.max_batch_sentences = batch;
-    options.max_batch_tokens = 1 << 30;
-    options.queue_capacity = static_cast<int>(sources.size());
-    wb::TranslationEngine engine(options);
-    wb::TranslationOptions translation;
-    translation.beam_size = beam;
-    const auto start = std::chrono::steady_clock::now();
-    auto out = engine.Translate(bundle, sources, translation, nullptr);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::vector<std::string> hypotheses;
-    size_t tokens = 0;
-    for (const auto& t : out) {
-      hypotheses.push_back(t.hypotheses.empty() ? "" : t.hypotheses[0].text);
-      if (!t.hypotheses.empty()) tokens += t.hypotheses[0].tokens.size() + 1;
+  std::vector<wb::ComputeType> types;
+  for (const auto& name : type_names) types.push_back(wb::ParseComputeType(name));
+  // Source lengths in tokens, for the FLOP count.
+  std::vector<int64_t> source_tokens;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    source_tokens.push_back(static_cast<int64_t>(bundle->PrepareSource(sources[i], i, {}).ids.size()));
+  }
+
+  // The matrix-product rate on this machine, one thread, output-layer shape [64, E] x [E, V].
+  wb::SetThreadComputeThreads(1);
+  const auto& config = bundle->config();
+  const int64_t vocab = config.target_vocab_size, width = config.embed_dim;
+  auto weight = torch::randn({vocab, width}) * 0.05;
+  auto x = torch::randn({64, width});
+  const double gemm_flops = 2.0 * 64 * width * vocab;
+  std::map<wb::ComputeType, double> peak;
+  {
+    c10::InferenceMode inference;
+    std::printf("matrix-product rate, [64 x %ld] x [%ld x %ld], 1 thread:\n", static_cast<long>(width),
+                static_cast<long>(width), static_cast<long>(vocab));
+    std::printf("  %-24s %8.1f GFLOP/s\n", "float32 at::linear",
+                Rate(gemm_flops, [&] { torch::linear(x, weight); }));
+    for (auto type : types) {
+      wb::PackedLinear packed(weight, torch::Tensor(), type);
+      peak[type] = Rate(gemm_flops, [&] { packed.Forward(x); });
+      std::printf("  %-24s %8.1f GFLOP/s\n", (std::string(wb::ComputeTypeName(type)) + " packed").c_str(), peak[type]);
     }
-    std::printf("%-8d %-8d %12.1f %14.0f %8.2f\n", batch, workers, sources.size() / seconds, tokens / seconds,
-                wb::CorpusBleu(hypotheses, references).score);
+  }
+
+  std::printf("\n%-9s %-5s %-6s %-8s %12s %13s %7s %9s %8s\n", "compute", "beam", "batch", "workers", "sentences/s",
+              "out tokens/s", "BLEU", "GFLOP/s", "of peak");
+  for (auto type : types) {
+    bundle->Packed(type);  // packed before the clock starts (a server packs on first use, once)
+    for (int workers : worker_counts) {
+      for (int batch : batches) {
+        wb::EngineOptions options;
+        options.workers = workers;
+        options.threads_per_worker = 1;
+        options.max_batch_sentences = batch;
+        options.max_batch_tokens = 1 << 30;
+        options.queue_capacity = static_cast<int>(sources.size());
+        options.compute_type = type;
+        wb::TranslationEngine engine(options);
+        wb::TranslationOptions translation;
+        translation.beam_size = beam;
+        const auto start = std::chrono::steady_clock::now();
+        auto out = engine.Translate(bundle, sources, translation, nullptr);
+        const double seconds = Seconds(start);
+        std::vector<std::string> hypotheses;
+        size_t tokens = 0;
+        double flops = 0;
+        for (size_t i = 0; i < out.size(); ++i) {
+          const auto& t = out[i];
+          hypotheses.push_back(t.hypotheses.empty() ? "" : t.hypotheses[0].text);
+          if (t.hypotheses.empty()) continue;
+          const size_t steps = t.hypotheses[0].tokens.size() + 1;  // + <EOS>
+          tokens += steps;
+          // Beam: every step decodes `beam` rows for the sentence; counted up to its best hypothesis'
+          // end (an estimate: the search may run a few steps longer).
+          flops += static_cast<double>(steps) * beam * bundle->network().DecodeStepFlops(source_tokens[i]);
+        }
+        const double gflops = flops / seconds / 1e9;
+        std::printf("%-9s %-5d %-6d %-8d %12.1f %13.0f %7.2f %9.1f %7.1f%%\n", wb::ComputeTypeName(type), beam, batch,
+                    workers, sources.size() / seconds, tokens / seconds,
+                    wb::CorpusBleu(hypotheses, references).score, gflops, 100.0 * gflops / (workers * peak[type]));
+        std::fflush(stdout);
+      }
+    }
   }
   return 0;
 }

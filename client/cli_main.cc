@@ -177,7 +177,7 @@ int RunTrain(WordBridgeClient& client, const TrainArgs& a) {
 }
 
 struct TranslateArgs {
-  std::string model, version, input;
+  std::string model, version, input, compute_type;
   std::vector<std::string> text;
   int beam = 1, n_best = 1, max_length = 0, batch = 64;
   bool attention = false, keep_unknown = false, scores = false;
@@ -196,6 +196,7 @@ grpc::Status TranslateAll(WordBridgeClient& client, const TranslateArgs& a, cons
     o->set_max_length(a.max_length);
     o->set_return_attention(a.attention);
     o->set_replace_unknown(!a.keep_unknown);
+    o->set_compute_type(a.compute_type);
     v1::TranslateResponse response;
     auto status = client.Translate(request, &response);
     if (!status.ok()) return status;
@@ -404,6 +405,8 @@ int main(int argc, char** argv) {
   translate_cmd->add_option("--n-best", tr.n_best, "hypotheses per sentence")->capture_default_str();
   translate_cmd->add_option("--max-length", tr.max_length, "output token cap");
   translate_cmd->add_option("--batch", tr.batch, "sentences per request")->capture_default_str();
+  translate_cmd->add_option("--compute-type", tr.compute_type,
+                            "float32, bfloat16, int8 or default (empty: the server's --compute-type)");
   translate_cmd->add_flag("--attention", tr.attention, "print each output token's most attended source token");
   translate_cmd->add_flag("--scores", tr.scores, "print scores");
   translate_cmd->add_flag("--keep-unknown", tr.keep_unknown, "keep <UNK> instead of copying the source word");
@@ -416,6 +419,8 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--test", test_file, "test TSV")->required();
   eval_cmd->add_option("--beam", ev.beam, "beam size")->capture_default_str();
   eval_cmd->add_option("--batch", ev.batch, "sentences per request")->capture_default_str();
+  eval_cmd->add_option("--compute-type", ev.compute_type,
+                       "float32, bfloat16, int8 or default (empty: the server's --compute-type)");
 
   std::string model, side = "source", word;
   bool is_sentence = false;

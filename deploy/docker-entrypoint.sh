@@ -26,6 +26,9 @@ if [ "$1" = "wordbridge-server" ] || [ "$1" = "/usr/local/bin/wordbridge-server"
   if [ -n "${WORDBRIDGE_THREADS_PER_WORKER:-}" ]; then
     set -- --threads-per-worker "$WORDBRIDGE_THREADS_PER_WORKER" "$@"
   fi
+  if [ -n "${WORDBRIDGE_COMPUTE_TYPE:-}" ]; then
+    set -- --compute-type "$WORDBRIDGE_COMPUTE_TYPE" "$@"
+  fi
   if [ -n "${WORDBRIDGE_QUEUE_CAPACITY:-}" ]; then
     set -- --queue-capacity "$WORDBRIDGE_QUEUE_CAPACITY" "$@"
   fi

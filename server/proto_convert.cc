@@ -61,6 +61,7 @@ TranslationOptions TranslationOptionsFromProto(const v1::TranslateOptions& p) {
   options.record_attention = p.return_attention();
   options.replace_unknown = p.replace_unknown();
   if (p.length_penalty() != 0) options.length_penalty = p.length_penalty();
+  if (!p.compute_type().empty()) options.compute_type = ParseComputeType(p.compute_type());
   options.Validate();
   return options;
 }

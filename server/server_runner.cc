@@ -89,7 +89,8 @@ void ServerRunner::Start() {
   if (options_.reload_seconds > 0) reload_thread_ = std::thread(&ServerRunner::ReloadLoop, this);
   std::cerr << "wordbridge-server listening on " << options_.host << ":" << port_ << " with "
             << store_->List().size() << " model(s); " << engine_options.workers << " translation worker(s) x "
-            << engine_options.threads_per_worker << " thread(s) of " << threads << " compute thread(s)"
+            << engine_options.threads_per_worker << " thread(s) of " << threads << " compute thread(s), "
+            << ComputeTypeName(engine_options.compute_type) << " decoding"
             << (http_ ? "; metrics on port " + std::to_string(http_->port()) : std::string()) << std::endl;
 }
 

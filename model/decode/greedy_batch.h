@@ -21,7 +21,8 @@ class GreedyBatch {
     SearchHypothesis hypothesis;  // its output (log-probability score)
   };
 
-  GreedyBatch(Seq2SeqNet& net, bool record_attention);
+  // `packed` (may be null): the network's decoder weights pre-packed for a compute type.
+  GreedyBatch(Seq2SeqNet& net, bool record_attention, const PackedDecoder* packed = nullptr);
 
   // Encodes sources [N, S] (padded with <PAD>, true lengths [N]) and adds them as rows, each with
   // its output cap and a tag the caller knows it by.
@@ -44,6 +45,7 @@ class GreedyBatch {
 
   Seq2SeqNet& net_;
   bool want_attention_;
+  const PackedDecoder* packed_;
   EncoderOutput encoded_;
   DecoderState state_;
   torch::Tensor tokens_;  // [rows] the last token of each row

@@ -46,7 +46,7 @@ std::vector<std::vector<SearchHypothesis>> GreedySearch::Search(Seq2SeqNet& net,
                                                                 const std::vector<int64_t>& max_lengths,
                                                                 const SearchOptions& options) const {
   const int64_t batch = source.size(0);
-  GreedyBatch decoding(net, options.record_attention);
+  GreedyBatch decoding(net, options.record_attention, options.packed);
   std::vector<int64_t> tags(batch);
   std::iota(tags.begin(), tags.end(), 0);
   decoding.Add(source, lengths.to(torch::kInt64).contiguous(), max_lengths, tags);
@@ -125,7 +125,7 @@ std::vector<std::vector<SearchHypothesis>> BeamSearch::Search(Seq2SeqNet& net, c
   for (int64_t t = 0; t < max_steps && !sentences.empty(); ++t) {
     const int64_t groups = static_cast<int64_t>(sentences.size());
     torch::Tensor attention;
-    auto logits = net.DecodeStep(encoded, &state, tokens, want_attention ? &attention : nullptr);
+    auto logits = net.DecodeStep(encoded, &state, tokens, want_attention ? &attention : nullptr, options.packed);
     auto log_probs = torch::log_softmax(logits, 1);
     const int64_t vocab = log_probs.size(1);
     // A stopped hypothesis may only continue with <EOS> at no cost, so it keeps its place and score.

@@ -26,6 +26,9 @@ struct SearchOptions {
   // waits for it any more (its caller cancelled or timed out), so it leaves the batch at once and gets
   // no hypotheses. Empty = never.
   std::function<bool(int64_t sentence)> abandoned;
+  // The decoder's weights pre-packed for a compute type (ModelBundle::Packed), made from the network
+  // searched with; null = the network's own float32 weights (as training's evaluation uses).
+  const PackedDecoder* packed = nullptr;
 };
 
 struct SearchHypothesis {

@@ -2,13 +2,33 @@
 
 #include "model/nn/mixed_precision.h"
 
+#include <optional>
+
 namespace wordbridge {
+
+// The decoder's matrices packed for one compute type: the LSTM layers' gates, W_a, W_c, the tied
+// output's H -> E projection and the output layer (the tied embedding table, or the untied layer).
+struct AttentionSeq2Seq::Packed : PackedDecoder {
+  using PackedDecoder::PackedDecoder;
+  std::vector<PackedLstmLayer> layers;
+  std::optional<PackedLinear> attention_in, attention_out, to_embedding, output;
+
+  size_t bytes() const override {
+    size_t total = 0;
+    for (const auto& layer : layers) total += layer.bytes();
+    for (const auto* linear : {&attention_in, &attention_out, &to_embedding, &output}) {
+      if (*linear) total += (*linear)->bytes();
+    }
+    return total;
+  }
+};
 
 namespace rnn = torch::nn::utils::rnn;
 namespace F = torch::nn::functional;
 
 AttentionSeq2Seq::AttentionSeq2Seq(const ModelConfig& c)
-    : hidden_dim_(c.hidden_dim), num_layers_(c.num_layers), tied_(c.tie_embeddings) {
+    : embed_dim_(c.embed_dim),
+      hidden_dim_(c.hidden_dim), num_layers_(c.num_layers), tied_(c.tie_embeddings) {
   const double lstm_dropout = c.num_layers > 1 ? c.dropout : 0.0;
   source_embedding_ = register_module(
       "source_embedding",
@@ -75,41 +95,49 @@ DecoderState AttentionSeq2Seq::Encode(const torch::Tensor& source, const torch::
 }
 
 torch::Tensor AttentionSeq2Seq::Step(const EncoderOutput& encoded, DecoderState* state,
-                                     const torch::Tensor& embedded, torch::Tensor* attention) {
+                                     const torch::Tensor& embedded, torch::Tensor* attention, const Packed* packed) {
   // The decoder LSTM one step at a time through fused lstm_cell calls: the same weights and maths as
-  // decoder_ on a length-1 sequence, without the module's per-call set-up.
-  auto input = torch::cat({embedded, state->feed}, 1);  // [B, E + H]
+  // decoder_ on a length-1 sequence, without the module's per-call set-up. Packed, each layer's
+  // gates are one product over [input; h].
+  std::vector<torch::Tensor> input{embedded, state->feed};  // [B, E + H] once joined
   std::vector<torch::Tensor> hs, cs;
   for (int64_t layer = 0; layer < num_layers_; ++layer) {
-    const auto& w = decoder_weights_[layer];
-    if (mixed_precision_ && is_training()) {
+    std::tuple<torch::Tensor, torch::Tensor> hc;
+    if (packed != nullptr) {
+      hc = packed->layers[layer].Step(input, state->h[layer], state->c[layer]);
+    } else if (mixed_precision_ && is_training()) {
       // lstm_cell's maths (gates i, f, g, o) around bfloat16 products.
-      auto gates = (Project(input, w[0], w[2]) + Project(state->h[layer], w[1], w[3])).chunk(4, 1);
+      const auto& w = decoder_weights_[layer];
+      auto gates = (Project(torch::cat(input, 1), w[0], w[2]) + Project(state->h[layer], w[1], w[3])).chunk(4, 1);
       auto c = torch::sigmoid(gates[1]) * state->c[layer] + torch::sigmoid(gates[0]) * torch::tanh(gates[2]);
-      hs.push_back(torch::sigmoid(gates[3]) * torch::tanh(c));
-      cs.push_back(c);
+      hc = {torch::sigmoid(gates[3]) * torch::tanh(c), c};
     } else {
-      auto hc = torch::lstm_cell(input, {state->h[layer], state->c[layer]}, w[0], w[1], w[2], w[3]);
-      hs.push_back(std::get<0>(hc));
-      cs.push_back(std::get<1>(hc));
+      const auto& w = decoder_weights_[layer];
+      hc = torch::lstm_cell(torch::cat(input, 1), {state->h[layer], state->c[layer]}, w[0], w[1], w[2], w[3]);
     }
-    input = layer + 1 < num_layers_ ? F::dropout(hs.back(), F::DropoutFuncOptions().p(layer_dropout_).training(is_training()))
-                                    : hs.back();
+    hs.push_back(std::get<0>(hc));
+    cs.push_back(std::get<1>(hc));
+    input = {layer + 1 < num_layers_
+                 ? F::dropout(hs.back(), F::DropoutFuncOptions().p(layer_dropout_).training(is_training()))
+                 : hs.back()};
   }
   state->h = torch::stack(hs);
   state->c = torch::stack(cs);
-  return Attend(encoded, hs.back(), state, attention);
+  return Attend(encoded, hs.back(), state, attention, packed);
 }
 
 torch::Tensor AttentionSeq2Seq::Attend(const EncoderOutput& encoded, const torch::Tensor& query, DecoderState* state,
-                                       torch::Tensor* attention) {
-  auto scores = torch::bmm(encoded.memory, attention_in_(query).unsqueeze(2)).squeeze(2);  // [B, S]
+                                       torch::Tensor* attention, const Packed* packed) {
+  auto keys = packed != nullptr ? packed->attention_in->Forward(query) : attention_in_(query);
+  auto scores = torch::bmm(encoded.memory, keys.unsqueeze(2)).squeeze(2);  // [B, S]
   scores = scores.masked_fill(encoded.source_mask.logical_not(), -1e9);
   auto weights = torch::softmax(scores, 1);
   auto context = torch::bmm(weights.unsqueeze(1), encoded.memory).squeeze(1);  // [B, H]
+  auto combined = torch::cat({context, query}, 1);
   // Input feeding sees the same dropped-out vector the output layer sees (as OpenNMT does); in
   // training this regularises the recurrent path too, at inference dropout is the identity.
-  auto attentional = dropout_(torch::tanh(Project(torch::cat({context, query}, 1), attention_out_->weight)));
+  auto attentional = dropout_(torch::tanh(packed != nullptr ? packed->attention_out->Forward(combined)
+                                                            : Project(combined, attention_out_->weight)));
   state->feed = attentional;
   if (attention != nullptr) *attention = weights;
   return attentional;
@@ -122,7 +150,7 @@ torch::Tensor AttentionSeq2Seq::DecoderHidden(const EncoderOutput& encoded, Deco
   outputs.reserve(target_in.size(1));
   if (!is_training() || num_layers_ != 1) {
     for (int64_t t = 0; t < target_in.size(1); ++t) {
-      outputs.push_back(Step(encoded, &state, embedded.select(1, t), nullptr));
+      outputs.push_back(Step(encoded, &state, embedded.select(1, t), nullptr, nullptr));
     }
     return torch::stack(outputs, 1);
   }
@@ -143,7 +171,7 @@ torch::Tensor AttentionSeq2Seq::DecoderHidden(const EncoderOutput& encoded, Deco
     auto gates = (input_gates.select(1, t) + recurrent_gates).chunk(4, 1);  // i, f, g, o
     c = torch::sigmoid(gates[1]) * c + torch::sigmoid(gates[0]) * torch::tanh(gates[2]);
     h = torch::sigmoid(gates[3]) * torch::tanh(c);
-    outputs.push_back(Attend(encoded, h, &state, nullptr));
+    outputs.push_back(Attend(encoded, h, &state, nullptr, nullptr));
   }
   return torch::stack(outputs, 1);
 }
@@ -160,9 +188,43 @@ torch::Tensor AttentionSeq2Seq::Project(const torch::Tensor& x, const torch::Ten
 }
 
 torch::Tensor AttentionSeq2Seq::DecodeStep(const EncoderOutput& encoded, DecoderState* state,
-                                           const torch::Tensor& tokens, torch::Tensor* attention) {
+                                           const torch::Tensor& tokens, torch::Tensor* attention,
+                                           const PackedDecoder* packed_decoder) {
   auto embedded = dropout_(target_embedding_(tokens));
-  return Logits(Step(encoded, state, embedded, attention));
+  if (packed_decoder == nullptr) return Logits(Step(encoded, state, embedded, attention, nullptr));
+  const auto& packed = static_cast<const Packed&>(*packed_decoder);
+  auto hidden = Step(encoded, state, embedded, attention, &packed);
+  if (packed.to_embedding) hidden = packed.to_embedding->Forward(hidden);
+  return packed.output->Forward(hidden);
+}
+
+std::unique_ptr<const PackedDecoder> AttentionSeq2Seq::PackDecoder(ComputeType type) const {
+  torch::NoGradGuard no_grad;
+  auto packed = std::make_unique<Packed>(type);
+  for (const auto& w : decoder_weights_) packed->layers.emplace_back(w[0], w[1], w[2], w[3], type);
+  packed->attention_in.emplace(attention_in_->weight, torch::Tensor(), type);
+  packed->attention_out.emplace(attention_out_->weight, torch::Tensor(), type);
+  if (tied_) {
+    if (to_embedding_) packed->to_embedding.emplace(to_embedding_->weight, torch::Tensor(), type);
+    packed->output.emplace(target_embedding_->weight, output_bias_, type);
+  } else {
+    packed->output.emplace(output_->weight, output_->bias, type);
+  }
+  return packed;
+}
+
+int64_t AttentionSeq2Seq::DecodeStepFlops(int64_t source_length) const {
+  const int64_t h = hidden_dim_, e = embed_dim_;
+  const int64_t vocab = tied_ ? target_embedding_->weight.size(0) : output_->weight.size(0);
+  // Gates: layer 0 over [embedding; feed; h], the others over [h_below; h].
+  int64_t flops = 2 * (e + 2 * h) * 4 * h + (num_layers_ - 1) * 2 * (2 * h) * 4 * h;
+  flops += 2 * h * h;                   // W_a query
+  flops += 2 * 2 * source_length * h;   // scores and context
+  flops += 2 * (2 * h) * h;             // W_c combine
+  const int64_t width = tied_ ? e : h;  // the output layer's input
+  if (tied_ && to_embedding_) flops += 2 * h * e;
+  flops += 2 * width * vocab;           // output layer
+  return flops;
 }
 
 }  // namespace wordbridge

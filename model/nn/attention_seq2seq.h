@@ -20,7 +20,10 @@ class AttentionSeq2Seq : public Seq2SeqNet {
                               const torch::Tensor& target_in) override;
   torch::Tensor Logits(const torch::Tensor& hidden) override;
   torch::Tensor DecodeStep(const EncoderOutput& encoded, DecoderState* state,
-                           const torch::Tensor& tokens, torch::Tensor* attention) override;
+                           const torch::Tensor& tokens, torch::Tensor* attention,
+                           const PackedDecoder* packed) override;
+  std::unique_ptr<const PackedDecoder> PackDecoder(ComputeType type) const override;
+  int64_t DecodeStepFlops(int64_t source_length) const override;
 
   torch::Tensor source_embedding() const override { return source_embedding_->weight; }
   torch::Tensor target_embedding() const override { return target_embedding_->weight; }
@@ -28,14 +31,19 @@ class AttentionSeq2Seq : public Seq2SeqNet {
   void SetMixedPrecision(bool on) override { mixed_precision_ = on; }
 
  private:
-  // One decoder step from an embedded input [B, E]; returns the attentional output [B, H].
+  struct Packed;
+  // One decoder step from an embedded input [B, E]; returns the attentional output [B, H]. Multiplies
+  // with `packed`'s copies when given, with the modules' weights otherwise.
   torch::Tensor Step(const EncoderOutput& encoded, DecoderState* state, const torch::Tensor& embedded,
-                     torch::Tensor* attention);
+                     torch::Tensor* attention, const Packed* packed);
   // Luong attention over the encoder memory for the top layer's output `query` [B, H]; sets
   // state->feed and returns the attentional vector.
   torch::Tensor Attend(const EncoderOutput& encoded, const torch::Tensor& query, DecoderState* state,
-                       torch::Tensor* attention);
+                       torch::Tensor* attention, const Packed* packed);
+  // x W^T + b, in bfloat16 products when training with mixed precision.
+  torch::Tensor Project(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {}) const;
 
+  int64_t embed_dim_;
   int64_t hidden_dim_;
   int64_t num_layers_;
   bool tied_;
@@ -53,9 +61,6 @@ class AttentionSeq2Seq : public Seq2SeqNet {
   std::vector<std::array<torch::Tensor, 4>> decoder_weights_;
   double layer_dropout_ = 0.0;
   bool mixed_precision_ = false;
-
-  // x W^T + b, in bfloat16 products when training with mixed precision.
-  torch::Tensor Project(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {}) const;
 };
 
 }  // namespace wordbridge

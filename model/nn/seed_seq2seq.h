@@ -16,7 +16,10 @@ class SeedSeq2Seq : public Seq2SeqNet {
                               const torch::Tensor& target_in) override;
   torch::Tensor Logits(const torch::Tensor& hidden) override;
   torch::Tensor DecodeStep(const EncoderOutput& encoded, DecoderState* state,
-                           const torch::Tensor& tokens, torch::Tensor* attention) override;
+                           const torch::Tensor& tokens, torch::Tensor* attention,
+                           const PackedDecoder* packed) override;
+  std::unique_ptr<const PackedDecoder> PackDecoder(ComputeType type) const override;
+  int64_t DecodeStepFlops(int64_t source_length) const override;
 
   torch::Tensor source_embedding() const override { return encoder_embedding_->weight; }
   torch::Tensor target_embedding() const override { return decoder_embedding_->weight; }
@@ -29,6 +32,7 @@ class SeedSeq2Seq : public Seq2SeqNet {
   torch::nn::Embedding decoder_embedding_{nullptr};
   torch::nn::LSTM decoder_lstm_{nullptr};
   torch::nn::Linear output_{nullptr};
+  int64_t embed_dim_, hidden_dim_, num_layers_;
 };
 
 }  // namespace wordbridge

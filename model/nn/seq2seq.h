@@ -2,7 +2,9 @@
 // sources are [B, S] int64 padded with <PAD>=0, with their true lengths in [B].
 // Training calls Encode then DecoderHidden over the whole shifted target (teacher forcing) and
 // projects only the real (non-pad) positions with Logits. Search calls Encode, then DecodeStep
-// one token at a time, reordering states with SelectBatch when beams move.
+// one token at a time, reordering states with SelectBatch when beams move. At inference DecodeStep
+// may multiply with a PackedDecoder (the decoder's weights pre-packed for a compute type) instead of
+// the module's own weights; training never does.
 #pragma once
 
 #include <torch/torch.h>
@@ -10,6 +12,7 @@
 #include <memory>
 
 #include "model/nn/model_config.h"
+#include "model/nn/packed_linear.h"
 
 namespace wordbridge {
 
@@ -36,9 +39,17 @@ class Seq2SeqNet : public torch::nn::Module {
   // Output layer: [..., D] -> [..., target vocabulary] unnormalised scores.
   virtual torch::Tensor Logits(const torch::Tensor& hidden) = 0;
   // One step: tokens [B] -> logits [B, V]. Updates state; fills attention [B, S] when non-null and
-  // the architecture has attention (left undefined otherwise).
+  // the architecture has attention (left undefined otherwise). With `packed` (made by this network's
+  // PackDecoder, eval mode only) the step's matrix products use those copies.
   virtual torch::Tensor DecodeStep(const EncoderOutput& encoded, DecoderState* state,
-                                   const torch::Tensor& tokens, torch::Tensor* attention) = 0;
+                                   const torch::Tensor& tokens, torch::Tensor* attention,
+                                   const PackedDecoder* packed) = 0;
+  // The decoder's weight matrices (LSTM gates, attention, output layer) packed for `type`: a snapshot
+  // of the current weights for inference, immutable and shareable between threads.
+  virtual std::unique_ptr<const PackedDecoder> PackDecoder(ComputeType type) const = 0;
+  // Floating-point operations of one decoder step for one row whose source has `source_length`
+  // tokens: matrix products and attention, as a throughput benchmark counts them.
+  virtual int64_t DecodeStepFlops(int64_t source_length) const = 0;
 
   virtual torch::Tensor source_embedding() const = 0;  // [source vocab, E]
   virtual torch::Tensor target_embedding() const = 0;  // [target vocab, E]

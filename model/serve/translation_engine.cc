@@ -13,12 +13,13 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-// Calls whose sentences may share a batch: one model version and the same search.
+// Calls whose sentences may share a batch: one model version, the same search and compute type.
 bool Compatible(const TranslationCall& a, const TranslationCall& b) {
   return a.bundle() == b.bundle() && a.options().beam_size == b.options().beam_size &&
          a.options().n_best == b.options().n_best && a.options().length_penalty == b.options().length_penalty &&
          a.options().record_attention == b.options().record_attention &&
-         a.options().replace_unknown == b.options().replace_unknown;
+         a.options().replace_unknown == b.options().replace_unknown &&
+         a.options().compute_type == b.options().compute_type;
 }
 
 int64_t OutputTokens(const std::vector<Translation>& translations) {
@@ -86,6 +87,7 @@ std::shared_ptr<TranslationCall> TranslationEngine::Submit(std::shared_ptr<const
   auto call = std::make_shared<TranslationCall>();
   call->options_ = options;
   call->options_.abandoned = nullptr;  // the engine sets its own per batch
+  if (!call->options_.compute_type) call->options_.compute_type = options_.compute_type;
   call->deadline_ = deadline;
   call->future_ = call->promise_.get_future().share();
   call->results_.resize(sentences.size());
@@ -428,7 +430,7 @@ void TranslationEngine::RunContinuous(Batch& first) {
   const ModelBundle& bundle = *key->bundle_;
   const TranslationOptions& options = key->options_;
   c10::InferenceMode inference;
-  GreedyBatch decoding(bundle.network(), options.SearchesAttention());
+  GreedyBatch decoding(bundle.network(), options.SearchesAttention(), &bundle.Packed(*options.compute_type));
 
   // Speed accounting for admission, refreshed every half batch of finished sentences.
   auto since = Steady::now();

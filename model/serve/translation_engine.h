@@ -55,6 +55,8 @@ struct EngineOptions {
   // Scheduling niceness of the workers (see SetThreadNice): below the RPC threads, so a FAISS search
   // never waits behind a decoding step for a core.
   int worker_nice = 5;
+  // The compute type of calls that name none (TranslationOptions::compute_type).
+  ComputeType compute_type = kDefaultComputeType;
 
   void Validate() const;  // throws InvalidArgumentError
 };

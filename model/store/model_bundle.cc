@@ -160,6 +160,7 @@ std::vector<Translation> ModelBundle::DecodeBatch(const std::vector<const Source
   const SourceBatch batch = MakeSourceBatch(batch_sources, options);
   SearchOptions search_options = options;
   search_options.record_attention = options.SearchesAttention();
+  search_options.packed = &Packed(options.compute_type.value_or(kDefaultComputeType));
   auto found = MakeSearch(options.beam_size)
                    ->Search(*network_, batch.source, batch.lengths, batch.max_lengths, search_options);
   std::vector<Translation> results;
@@ -168,6 +169,12 @@ std::vector<Translation> ModelBundle::DecodeBatch(const std::vector<const Source
     results.push_back(ToTranslation(*batch_sources[b], std::move(found[b]), options));
   }
   return results;
+}
+
+const PackedDecoder& ModelBundle::Packed(ComputeType type) const {
+  const auto slot = static_cast<size_t>(type);
+  std::call_once(packed_once_[slot], [&] { packed_[slot] = network_->PackDecoder(type); });
+  return *packed_[slot];
 }
 
 Translation ModelBundle::ToTranslation(const SourceSentence& source, std::vector<SearchHypothesis> hypotheses,

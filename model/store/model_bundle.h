@@ -3,8 +3,11 @@
 // GetEmbedding, NearestWords) is a const method, safe to call from many threads at once.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +15,7 @@
 #include "model/common/cancellation.h"
 #include "model/decode/search.h"
 #include "model/index/embedding_index.h"
+#include "model/nn/compute_type.h"
 #include "model/nn/model_config.h"
 #include "model/nn/seq2seq.h"
 #include "model/text/tokenizer.h"
@@ -31,6 +35,9 @@ struct TranslationOptions : SearchOptions {
   int max_batch_size = 64;
   // Longer sources are refused with InvalidArgumentError.
   int max_source_tokens = 1024;
+  // The arithmetic of the decoder's products; empty = the engine's default (EngineOptions), or
+  // kDefaultComputeType for ModelBundle::Translate. Calls with different types never share a batch.
+  std::optional<ComputeType> compute_type;
 
   void Validate() const;  // throws InvalidArgumentError
   // Output tokens allowed for a source of `source_tokens` tokens.
@@ -122,6 +129,9 @@ class ModelBundle {
   // options.abandoned reports leave the batch and get no hypotheses. Runs on the calling thread.
   std::vector<Translation> DecodeBatch(const std::vector<const SourceSentence*>& batch,
                                        const TranslationOptions& options) const;
+  // The network's decoder weights packed for `type`, made on first use (once per type, whichever
+  // thread asks first; the others wait), so a server that never decodes in int8 holds no int8 copy.
+  const PackedDecoder& Packed(ComputeType type) const;
   // Turns a sentence's search output into text (replacing <UNK> from the source when asked).
   Translation ToTranslation(const SourceSentence& source, std::vector<SearchHypothesis> hypotheses,
                             const TranslationOptions& options) const;
@@ -178,6 +188,8 @@ class ModelBundle {
   std::map<std::string, double> training_;
   std::unique_ptr<EmbeddingIndex> source_index_, target_index_;
   std::chrono::system_clock::time_point ready_time_;
+  mutable std::array<std::once_flag, kNumComputeTypes> packed_once_;
+  mutable std::array<std::unique_ptr<const PackedDecoder>, kNumComputeTypes> packed_;
 };
 
 }  // namespace wordbridge

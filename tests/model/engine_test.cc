@@ -122,6 +122,32 @@ TEST_P(EngineTest, QueuedCallsAreMergedIntoOneBatch) {
   EXPECT_EQ(batches.sum, static_cast<double>(kSentences.size()));
 }
 
+TEST_P(EngineTest, CallsOfDifferentComputeTypesNeverShareABatch) {
+  auto model = Model();
+  MetricsRegistry metrics;
+  EngineOptions options = OneWorker();
+  options.compute_type = ComputeType::kInt8;  // for calls that name none
+  TranslationEngine engine(options, nullptr, &metrics);
+  const std::optional<ComputeType> types[] = {ComputeType::kFloat32, ComputeType::kInt8, std::nullopt};
+  std::vector<std::shared_ptr<TranslationCall>> calls;
+  {
+    BusyWorker busy(&engine);
+    for (size_t i = 0; i < kSentences.size(); ++i) {
+      TranslationOptions translation;
+      translation.compute_type = types[i % 3];
+      calls.push_back(engine.Submit(model, {kSentences[i]}, translation));
+    }
+  }
+  for (size_t i = 0; i < calls.size(); ++i) {
+    TranslationOptions alone;
+    alone.compute_type = types[i % 3].value_or(ComputeType::kInt8);
+    EXPECT_EQ(Texts(calls[i]->future().get()), Texts(model->Translate({kSentences[i]}, alone, nullptr)));
+  }
+  auto batches = metrics.GetHistogram("wordbridge_translate_batch_sentences", "", ExponentialBuckets(1, 2, 9)).Read();
+  EXPECT_EQ(batches.count, 2u) << "one float32 batch, and one int8 batch with the calls that named no type";
+  EXPECT_EQ(batches.sum, static_cast<double>(kSentences.size()));
+}
+
 TEST_P(EngineTest, ALargeCallIsSplitAndDoesNotStarveASmallOne) {
   auto model = Model();
   EngineOptions options = OneWorker();

@@ -124,7 +124,7 @@ TEST(AttentionTest, ShapesOfEncoderAndAttention) {
   EXPECT_EQ(encoded.context.sizes(), (std::vector<int64_t>{2, 32}));
   EXPECT_EQ(state.h.sizes(), (std::vector<int64_t>{1, 2, 32}));
   torch::Tensor attention;
-  auto logits = net.DecodeStep(encoded, &state, torch::tensor({1, 1}, torch::kInt64), &attention);
+  auto logits = net.DecodeStep(encoded, &state, torch::tensor({1, 1}, torch::kInt64), &attention, nullptr);
   EXPECT_EQ(logits.size(1), bundle->config().target_vocab_size);
   EXPECT_EQ(attention.sizes(), (std::vector<int64_t>{2, 4}));
   EXPECT_NEAR(attention[0].sum().item<float>(), 1.0f, 1e-5);

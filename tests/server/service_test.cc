@@ -164,6 +164,33 @@ TEST_F(ServiceTest, TranslateErrors) {
   EXPECT_EQ(call(request), StatusCode::INVALID_ARGUMENT);  // nothing to translate
 }
 
+TEST_F(ServiceTest, TranslateComputeTypes) {
+  v1::TranslateRequest request;
+  request.set_model("toy");
+  request.add_sentences("我 爱 自然 语言 处理");
+  request.add_sentences("今天 天气 很 好");
+  v1::TranslateResponse server_default;
+  ASSERT_TRUE(Client().Translate(request, &server_default).ok());
+  // Every accepted compute type translates the toy sentences as the server's default does.
+  for (const char* type : {"float32", "bfloat16", "int8", "default"}) {
+    request.mutable_options()->set_compute_type(type);
+    v1::TranslateResponse response;
+    auto status = Client().Translate(request, &response);
+    ASSERT_TRUE(status.ok()) << type << ": " << status.error_message();
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(response.translations(i).hypotheses(0).text(), server_default.translations(i).hypotheses(0).text())
+          << type;
+    }
+  }
+  // An unknown one is INVALID_ARGUMENT naming the accepted values.
+  request.mutable_options()->set_compute_type("float16");
+  v1::TranslateResponse response;
+  auto status = Client().Translate(request, &response);
+  EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("float32, bfloat16, int8, default"), std::string::npos)
+      << status.error_message();
+}
+
 TEST_F(ServiceTest, GetEmbeddingReturnsTheWeightRow) {
   v1::GetEmbeddingRequest request;
   request.set_model("toy");
