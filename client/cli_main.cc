@@ -97,6 +97,7 @@ struct TrainArgs {
   int epochs = 0, batch_size = 0, batch_tokens = 0, embed_dim = 0, hidden_dim = 0, layers = 0, vocab_size = 0,
       min_freq = 0, patience = 0;
   float lr = 0, max_minutes = 0, dropout = 0, clip = 0, label_smoothing = 0, init_range = 0;
+  std::string precision;
   int64_t seed = 0;
   bool tie = false;
 };
@@ -137,6 +138,8 @@ int RunTrain(WordBridgeClient& client, const TrainArgs& a) {
   o->set_label_smoothing(a.label_smoothing);
   o->set_patience(a.patience);
   o->set_init_range(a.init_range);
+  if (a.precision == "mixed") o->set_precision(v1::TrainingOptions::MIXED);
+  if (a.precision == "float32") o->set_precision(v1::TrainingOptions::FLOAT32);
   o->set_dev_fraction(a.dev_fraction);
 
   const bool tty = isatty(STDERR_FILENO);
@@ -395,6 +398,8 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--label-smoothing", train.label_smoothing, "label smoothing");
   train_cmd->add_option("--patience", train.patience, "early stopping patience (epochs)");
   train_cmd->add_option("--init-range", train.init_range, "initial weights uniform in +-this (0: the default)");
+  train_cmd->add_option("--precision", train.precision, "training products: mixed (bfloat16) or float32")
+      ->check(CLI::IsMember({"mixed", "float32"}));
 
   TranslateArgs tr;
   auto* translate_cmd = app.add_subcommand("translate", "translate sentences (arguments, --input FILE or stdin)");

@@ -45,6 +45,19 @@ TrainingOptions TrainingOptionsFromProto(const v1::TrainingOptions& p, const std
   if (p.label_smoothing() != 0) options.label_smoothing = p.label_smoothing();
   if (p.patience() != 0) options.patience = p.patience();
   if (p.init_range() != 0) options.init_range = p.init_range();
+  switch (p.precision()) {
+    case v1::TrainingOptions::PRECISION_DEFAULT:
+      break;
+    case v1::TrainingOptions::MIXED:
+      options.mixed_precision = true;
+      break;
+    case v1::TrainingOptions::FLOAT32:
+      options.mixed_precision = false;
+      break;
+    default:
+      throw InvalidArgumentError("unknown training precision " + std::to_string(p.precision()) +
+                                 " (expected MIXED or FLOAT32)");
+  }
   if (p.dev_fraction() != 0) {
     options.dev_holdout_fraction = p.dev_fraction();
     options.min_pairs_for_dev_holdout = 0;  // asked for: whatever the corpus size

@@ -3,12 +3,15 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <filesystem>
 #include <map>
 #include <fstream>
 #include <thread>
 
 #include "client/wordbridge_client.h"
+#include "model/nn/mixed_precision.h"
 #include "server/training_jobs.h"
 #include "server/wordbridge_service.h"
 #include "tests/model/test_util.h"
@@ -350,6 +353,9 @@ TEST_F(ServiceTest, TrainWithoutOptionsUsesTheArchitecturesDefaults) {
   EXPECT_EQ(seed["clip_norm"], 0);
   EXPECT_EQ(seed["label_smoothing"], 0);
   EXPECT_EQ(seed["seed"], 42);
+  EXPECT_EQ(seed["init_range"], 0);       // LibTorch's initialisation, as the seed program
+  EXPECT_EQ(seed["mixed_precision"], 0);
+  EXPECT_EQ(seed["dev_fraction"], 0);
 
   // Attention (the default architecture): token batches, a higher rate, clipping, smoothing, patience.
   v1::TrainRequest attention = ToyTrainRequest("defaults-attention", 2);
@@ -366,6 +372,10 @@ TEST_F(ServiceTest, TrainWithoutOptionsUsesTheArchitecturesDefaults) {
   EXPECT_DOUBLE_EQ(defaults["clip_norm"], 5);
   EXPECT_DOUBLE_EQ(defaults["label_smoothing"], 0.1);
   EXPECT_EQ(defaults["patience"], 4);
+  EXPECT_DOUBLE_EQ(defaults["init_range"], 0.1);
+  EXPECT_DOUBLE_EQ(defaults["dev_fraction"], 0.02);
+  // Mixed precision runs where the CPU has fast bfloat16 products; ListModels reports what ran.
+  EXPECT_EQ(defaults["mixed_precision"], FastBf16MatmulAvailable() ? 1 : 0);
 
   // Sentence batches asked for replace the default token batches.
   attention.set_model("defaults-attention-sentences");
@@ -374,6 +384,24 @@ TEST_F(ServiceTest, TrainWithoutOptionsUsesTheArchitecturesDefaults) {
   auto sentences = TrainingSettings(Client(), "defaults-attention-sentences");
   EXPECT_EQ(sentences["batch_size"], 4);
   EXPECT_EQ(sentences["batch_tokens"], 0);
+
+  // Single settings override their default and nothing else.
+  attention.set_model("defaults-attention-float32");
+  attention.mutable_options()->set_precision(v1::TrainingOptions::FLOAT32);
+  attention.mutable_options()->set_init_range(0.05f);
+  ASSERT_TRUE(Train(attention).ok());
+  auto float32 = TrainingSettings(Client(), "defaults-attention-float32");
+  EXPECT_EQ(float32["mixed_precision"], 0);
+  EXPECT_NEAR(float32["init_range"], 0.05, 1e-7);
+  EXPECT_DOUBLE_EQ(float32["label_smoothing"], 0.1);
+
+  // A precision outside the enum, or a NaN init range, is refused.
+  attention.set_model("defaults-attention-bad");
+  attention.mutable_options()->set_precision(static_cast<v1::TrainingOptions::Precision>(9));
+  EXPECT_EQ(Train(attention).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  attention.mutable_options()->set_precision(v1::TrainingOptions::MIXED);
+  attention.mutable_options()->set_init_range(std::nanf(""));
+  EXPECT_EQ(Train(attention).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(ServiceTest, ListModelsShowsVersionsConfigAndMetrics) {
