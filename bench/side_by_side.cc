@@ -106,7 +106,8 @@ struct DecodeRun {
 // Decodes the test set the way a server does: through the engine, `workers` workers with
 // `threads_per_worker` threads, batches of at most `batch` sentences.
 DecodeRun Decode(const std::shared_ptr<const wb::ModelBundle>& bundle, const std::vector<wb::SentencePair>& test,
-                 int beam, int batch, int workers, int threads_per_worker, bool one_at_a_time = false) {
+                 int beam, int batch, int workers, int threads_per_worker, bool one_at_a_time = false,
+                 wb::ComputeType compute_type = wb::kDefaultComputeType) {
   std::vector<std::string> sources, references, hypotheses;
   for (const auto& p : test) {
     sources.push_back(p.source);
@@ -122,6 +123,7 @@ DecodeRun Decode(const std::shared_ptr<const wb::ModelBundle>& bundle, const std
   wb::TranslationOptions options;
   options.beam_size = beam;
   options.replace_unknown = true;
+  options.compute_type = compute_type;
   auto start = Clock::now();
   std::vector<wb::Translation> out;
   if (one_at_a_time) {
@@ -284,8 +286,21 @@ int main(int argc, char** argv) {
       ours.greedy1 = greedy1.sentences_per_second;
       ours.beam_single = beam_single.sentences_per_second;
       ours.beam_batched = beam_batched.sentences_per_second;
-      Say("   greedy batch 1 BLEU " + Fixed(greedy1.bleu, 2) + ", beam 5 one at a time BLEU " +
+      Say("   compute type " + std::string(wb::ComputeTypeName(wb::kDefaultComputeType)) +
+          " (the default); greedy batch 1 BLEU " + Fixed(greedy1.bleu, 2) + ", beam 5 one at a time BLEU " +
           Fixed(beam_single.bleu, 2));
+      auto exact64 = Decode(bundle, test, 1, 64, threads, 1, false, wb::ComputeType::kFloat32);
+      auto exact_beam = Decode(bundle, test, 5, 64, threads, 1, false, wb::ComputeType::kFloat32);
+      Say("   float32: greedy batch 64 " + Fixed(exact64.sentences_per_second, 1) + " sent/s, BLEU " +
+          Fixed(exact64.bleu, 2) + "; beam 5 batched " + Fixed(exact_beam.sentences_per_second, 1) +
+          " sent/s, BLEU " + Fixed(exact_beam.bleu, 2));
+      for (auto type : {wb::ComputeType::kInt8}) {
+        auto g = Decode(bundle, test, 1, 64, threads, 1, false, type);
+        auto b = Decode(bundle, test, 5, 64, threads, 1, false, type);
+        Say("   " + std::string(wb::ComputeTypeName(type)) + ": greedy batch 64 " + Fixed(g.sentences_per_second, 1) +
+            " sent/s, BLEU " + Fixed(g.bleu, 2) + "; beam 5 batched " + Fixed(b.sentences_per_second, 1) +
+            " sent/s, BLEU " + Fixed(b.bleu, 2));
+      }
     }
   }
 

@@ -1,6 +1,7 @@
 // ComputeType: the arithmetic a decoder's matrix products run in at inference (CTranslate2's
-// compute_type). Training and the network's own forward pass are always float32; a compute type
-// selects which pre-packed copy of the decoder's weights (model/nn/packed_linear.h) decoding uses.
+// compute_type). A compute type selects which pre-packed copy of the decoder's weights
+// (model/nn/packed_linear.h) decoding uses; the network's own forward pass is float32, and training
+// has its own precision setting (TrainingOptions::mixed_precision).
 #pragma once
 
 #include <optional>
