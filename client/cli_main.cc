@@ -15,6 +15,7 @@
 #include "client/wordbridge_client.h"
 #include "model/eval/bleu.h"
 #include "model/train/corpus.h"
+#include "proto/grpc_settings.h"
 
 namespace {
 
@@ -299,9 +300,7 @@ int RunLoadCommand(const std::string& server, LoadArgs a) {
     return 2;
   }
   wordbridge::ValidateLoadOptions(a.options);
-  grpc::ChannelArguments channel_args;
-  channel_args.SetMaxReceiveMessageSize(256 * 1024 * 1024);
-  auto channel = grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), channel_args);
+  auto channel = grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), wordbridge::ClientChannelArguments());
   const auto report = wordbridge::RunLoad(channel, a.options);
   if (!a.json) {
     std::cout << wordbridge::FormatLoadReport(report);

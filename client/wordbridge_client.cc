@@ -1,13 +1,12 @@
 #include "client/wordbridge_client.h"
 
+#include "proto/grpc_settings.h"
+
 namespace wordbridge {
 
 namespace {
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(256 * 1024 * 1024);
-  args.SetMaxSendMessageSize(256 * 1024 * 1024);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), ClientChannelArguments());
 }
 }  // namespace
 

@@ -47,6 +47,14 @@ int main(int argc, char** argv) {
   app.add_option("--training-threads", options.training_threads,
                  "compute threads of each training job (all cores on a machine that only trains)")
       ->capture_default_str();
+  app.add_option("--max-message-bytes", options.max_message_bytes,
+                 "largest gRPC request or response, in bytes (larger ones get RESOURCE_EXHAUSTED)")
+      ->capture_default_str()
+      ->check(CLI::Range(1024, 2047 * 1024 * 1024));
+  app.add_option("--max-model-bytes", options.limits.max_model_bytes,
+                 "refuse Train requests whose model needs more memory to train than this (0 = no limit; "
+                 "default: half the machine's memory)")
+      ->capture_default_str();
   app.add_flag("--bootstrap-toy", options.bootstrap_toy, "train the seed's toy model 'toy' if missing");
   CLI11_PARSE(app, argc, argv);
   engine.compute_type = wordbridge::ParseComputeType(compute_type);

@@ -1,5 +1,7 @@
 #include "server/server_runner.h"
 
+#include "proto/grpc_settings.h"
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <torch/torch.h>
@@ -56,7 +58,7 @@ void ServerRunner::Start() {
   jobs_ = std::make_unique<TrainingJobs>(store_.get(), options_.max_training_jobs, slots_.get(),
                                          engine_options.threads_per_worker, &metrics_, options_.training_threads);
   service_ = std::make_unique<WordBridgeService>(store_.get(), jobs_.get(), engine_.get(), options_.data_dir,
-                                                 ServiceLimits{}, &metrics_);
+                                                 options_.limits, &metrics_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -64,8 +66,9 @@ void ServerRunner::Start() {
   builder.AddListeningPort(options_.host + ":" + std::to_string(options_.port), grpc::InsecureServerCredentials(),
                            &port_);
   builder.RegisterService(service_.get());
-  // Training corpora may be sent inline: allow large requests.
-  builder.SetMaxReceiveMessageSize(256 * 1024 * 1024);
+  // Explicit message limits (inline corpora can be large; beyond the limit is RESOURCE_EXHAUSTED)
+  // and keepalive that notices vanished clients (proto/grpc_settings.h).
+  ApplyServerTransportSettings(&builder, options_.max_message_bytes);
   // Keep RPC threads once made. gRPC's default (at most 2 idle pollers) ends and recreates threads as
   // load varies; each new thread that tokenizes sets up per-thread state in the SentencePiece shim's
   // own C library (dlmopen), which is never given back, so RSS grew with thread churn (about 0.6 MB/s

@@ -44,6 +44,10 @@ struct ServerOptions {
   // other cores to translation; on a machine that only trains, give it all cores.
   int max_training_jobs = 1;
   int training_threads = 1;
+  // The largest gRPC message received or sent (proto/grpc_settings.h).
+  int max_message_bytes = 256 * 1024 * 1024;
+  // Per-request limits of the service (sentences, neighbours, inline pairs, model memory).
+  ServiceLimits limits;
   // Train the seed's toy model as `toy` before serving if the store has none.
   bool bootstrap_toy = false;
 };

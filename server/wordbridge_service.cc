@@ -1,5 +1,9 @@
 #include "server/wordbridge_service.h"
 
+#include <unistd.h>
+
+#include "model/nn/model_size.h"
+
 #include <filesystem>
 
 #include "model/common/errors.h"
@@ -118,6 +122,12 @@ std::function<std::vector<SentencePair>(CorpusReport*)> WordBridgeService::Corpu
   };
 }
 
+int64_t ServiceLimits::DefaultMaxModelBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_size <= 0) return 0;
+  return static_cast<int64_t>(pages) * page_size / 2;
+}
+
 grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::TrainRequest* request,
                                       grpc::ServerWriter<v1::TrainProgress>* writer) {
   const auto start = std::chrono::steady_clock::now();
@@ -130,6 +140,14 @@ grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::Tr
     spec.config = ConfigFromProto(request->config());
     spec.options = TrainingOptionsFromProto(request->options(), spec.config.architecture);
     spec.options.threads = 1;
+    spec.options.max_training_bytes = limits_.max_model_bytes;
+    // Refuse at once what is too large whatever the corpus: with a capped vocabulary the estimate
+    // is known now (otherwise the job checks it once the vocabularies are built, before allocating).
+    if (spec.config.max_vocab_size > 0) {
+      ModelConfig bound = spec.config;
+      bound.source_vocab_size = bound.target_vocab_size = spec.config.max_vocab_size + Vocabulary::kNumSpecial;
+      CheckTrainingMemory(bound, spec.options.MaxBatchTargetTokens(), limits_.max_model_bytes);
+    }
     const auto& options = request->options();
     spec.split_seed = options.split_seed() == 0 ? 1 : static_cast<uint64_t>(options.split_seed());
     spec.options.checkpoint_dir = store_->root() + "/.checkpoints/" + request->model();

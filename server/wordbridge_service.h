@@ -20,6 +20,12 @@ struct ServiceLimits {
   int max_queries = 1024;
   // Inline pairs per Train request (larger corpora go through the data directory).
   int max_inline_pairs = 1000000;
+  // Estimated training memory of one Train request's model (weights, gradients, Adam's moments and a
+  // batch's activations); larger requests get RESOURCE_EXHAUSTED before anything is allocated.
+  // 0 = no limit. Default: half the machine's memory.
+  int64_t max_model_bytes = DefaultMaxModelBytes();
+
+  static int64_t DefaultMaxModelBytes();
 };
 
 class WordBridgeService final : public v1::WordBridge::Service {

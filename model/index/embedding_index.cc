@@ -3,6 +3,7 @@
 #include <faiss/utils/distances.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "model/common/errors.h"
 
@@ -38,6 +39,13 @@ std::vector<std::vector<ScoredId>> EmbeddingIndex::SearchBatch(const std::vector
       throw InvalidArgumentError("vector has dimension " + std::to_string(query.size()) +
                                  ", the embeddings have " + std::to_string(dimension_));
     }
+    double norm = 0;
+    for (float v : query) {
+      if (!std::isfinite(v)) throw InvalidArgumentError("vector has a NaN or infinite component");
+      norm += static_cast<double>(v) * v;
+    }
+    // A zero vector has no direction, so no cosine with anything.
+    if (norm == 0) throw InvalidArgumentError("vector is all zeros");
     normalised.insert(normalised.end(), query.begin(), query.end());
   }
   std::vector<std::vector<ScoredId>> results(n);

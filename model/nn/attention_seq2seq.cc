@@ -129,10 +129,15 @@ torch::Tensor AttentionSeq2Seq::Step(const EncoderOutput& encoded, DecoderState*
 torch::Tensor AttentionSeq2Seq::Attend(const EncoderOutput& encoded, const torch::Tensor& query, DecoderState* state,
                                        torch::Tensor* attention, const Packed* packed) {
   auto keys = packed != nullptr ? packed->attention_in->Forward(query) : attention_in_(query);
-  auto scores = torch::bmm(encoded.memory, keys.unsqueeze(2)).squeeze(2);  // [B, S]
+  // Decoding multiplies with one query per row: broadcast multiply-and-sum beats bmm's per-matrix
+  // GEMM calls at these shapes (docs/design.md). Training keeps bmm, whose backward stores less.
+  const bool by_rows = !is_training();
+  auto scores = by_rows ? (encoded.memory * keys.unsqueeze(1)).sum(2)
+                        : torch::bmm(encoded.memory, keys.unsqueeze(2)).squeeze(2);  // [B, S]
   scores = scores.masked_fill(encoded.source_mask.logical_not(), -1e9);
   auto weights = torch::softmax(scores, 1);
-  auto context = torch::bmm(weights.unsqueeze(1), encoded.memory).squeeze(1);  // [B, H]
+  auto context = by_rows ? (weights.unsqueeze(2) * encoded.memory).sum(1)
+                         : torch::bmm(weights.unsqueeze(1), encoded.memory).squeeze(1);  // [B, H]
   auto combined = torch::cat({context, query}, 1);
   // Input feeding sees the same dropped-out vector the output layer sees (as OpenNMT does); in
   // training this regularises the recurrent path too, at inference dropout is the identity.

@@ -35,7 +35,7 @@ void ModelConfig::Validate() const {
     fail("hidden_dim must be even for the bidirectional encoder");
   }
   if (num_layers < 1 || num_layers > 8) fail("num_layers must be in [1, 8]");
-  if (dropout < 0.0 || dropout >= 1.0) fail("dropout must be in [0, 1)");
+  if (!(dropout >= 0.0 && dropout < 1.0)) fail("dropout must be in [0, 1)");  // NaN fails too
   if (max_vocab_size < 0 || max_vocab_size > 2000000) fail("max_vocab_size must be in [0, 2000000]");
   if (tokenizer == "sentencepiece" && max_vocab_size != 0 && max_vocab_size < 8) {
     fail("a sentencepiece vocabulary needs at least 8 pieces");

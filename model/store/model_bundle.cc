@@ -16,7 +16,9 @@ void TranslationOptions::Validate() const {
   if (beam_size < 1 || beam_size > 64) throw InvalidArgumentError("beam_size must be in [1, 64]");
   if (n_best < 1 || n_best > beam_size) throw InvalidArgumentError("n_best must be in [1, beam_size]");
   if (max_length < 0 || max_length > 4096) throw InvalidArgumentError("max_length must be in [0, 4096]");
-  if (length_penalty < 0 || length_penalty > 10) throw InvalidArgumentError("length_penalty must be in [0, 10]");
+  if (!(length_penalty >= 0 && length_penalty <= 10)) {  // NaN fails too
+    throw InvalidArgumentError("length_penalty must be in [0, 10]");
+  }
   if (max_batch_size < 1) throw InvalidArgumentError("max_batch_size must be >= 1");
   if (max_source_tokens < 1) throw InvalidArgumentError("max_source_tokens must be >= 1");
 }
@@ -220,7 +222,9 @@ int64_t ModelBundle::WordId(Side side, const std::string& word) const {
   if (vocab.Contains(word) && !Vocabulary::IsSpecial(vocab.Id(word))) return vocab.Id(word);
   // The word may need the side's tokenizer to match a stored token (e.g. a SentencePiece "▁word").
   auto tokens = tokenizer(side).Tokenize(word);
-  if (tokens.size() == 1 && vocab.Contains(tokens[0])) return vocab.Id(tokens[0]);
+  if (tokens.size() == 1 && vocab.Contains(tokens[0]) && !Vocabulary::IsSpecial(vocab.Id(tokens[0]))) {
+    return vocab.Id(tokens[0]);
+  }
   return Vocabulary::kUnk;
 }
 
@@ -254,6 +258,11 @@ std::vector<Neighbor> ModelBundle::ToNeighbors(Side side, const std::vector<Scor
 
 int64_t ModelBundle::KnownWordId(Side side, const std::string& word) const {
   if (word.empty()) throw InvalidArgumentError("word is empty");
+  // <PAD>'s row is zero and the others are markers, not words: their cosine means nothing.
+  const Vocabulary& vocab = vocabulary(side);
+  if (vocab.Contains(word) && Vocabulary::IsSpecial(vocab.Id(word))) {
+    throw InvalidArgumentError("'" + word + "' is a special token, not a word, and cannot be queried");
+  }
   const int64_t id = WordId(side, word);
   if (id == Vocabulary::kUnk) {
     throw NotFoundError("'" + word + "' is not in the " +

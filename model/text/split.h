@@ -9,4 +9,8 @@ namespace wordbridge {
 // Splits on ASCII whitespace (spaces, tabs, newlines), as Python's str.split().
 std::vector<std::string> SplitWhitespace(const std::string& text);
 
+// Whether `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above
+// U+10FFFF). proto3 strings must be UTF-8, so text that is not cannot enter a vocabulary.
+bool IsValidUtf8(const std::string& text);
+
 }  // namespace wordbridge

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "model/common/errors.h"
+#include "model/text/split.h"
 
 namespace wordbridge {
 namespace {
@@ -36,7 +37,7 @@ void CheckSize(const std::vector<SentencePair>& pairs, const CorpusLimits& limit
 std::string CorpusReport::Summary() const {
   return std::to_string(kept) + " of " + std::to_string(lines) + " pairs kept; skipped " +
          std::to_string(empty) + " empty, " + std::to_string(misaligned) + " misaligned, " +
-         std::to_string(too_long) + " over-long";
+         std::to_string(too_long) + " over-long, " + std::to_string(bad_encoding) + " not UTF-8";
 }
 
 std::vector<SentencePair> CleanPairs(std::vector<SentencePair> pairs, const CorpusLimits& limits,
@@ -52,6 +53,8 @@ std::vector<SentencePair> CleanPairs(std::vector<SentencePair> pairs, const Corp
     } else if (static_cast<int64_t>(pair.source.size()) > limits.max_line_bytes ||
                static_cast<int64_t>(pair.target.size()) > limits.max_line_bytes) {
       ++report->too_long;
+    } else if (!IsValidUtf8(pair.source) || !IsValidUtf8(pair.target)) {
+      ++report->bad_encoding;
     } else {
       kept.push_back(std::move(pair));
       ++report->kept;

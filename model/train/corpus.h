@@ -20,8 +20,9 @@ struct CorpusReport {
   int64_t empty = 0;       // a side is empty or blank
   int64_t misaligned = 0;  // TSV line without exactly one tab; extra lines in one Moses file
   int64_t too_long = 0;    // a side longer than the byte or token limit
+  int64_t bad_encoding = 0;  // a side that is not valid UTF-8
 
-  int64_t skipped() const { return empty + misaligned + too_long; }
+  int64_t skipped() const { return empty + misaligned + too_long + bad_encoding; }
   std::string Summary() const;
 };
 

@@ -8,6 +8,7 @@
 #include "model/common/file_util.h"
 #include "model/eval/bleu.h"
 #include "model/nn/mixed_precision.h"
+#include "model/nn/model_size.h"
 #include "model/train/batching.h"
 #include "model/train/softmax_cross_entropy.h"
 
@@ -60,11 +61,12 @@ void TrainingOptions::Validate() const {
   if (batch_size < 1 || batch_size > 100000) fail("batch_size must be in [1, 100000]");
   if (batch_tokens < 0 || batch_tokens > 1000000) fail("batch_tokens must be in [0, 1000000]");
   if (!(learning_rate > 0 && learning_rate <= 10)) fail("learning_rate must be in (0, 10]");
-  if (max_minutes < 0) fail("max_minutes must be >= 0");
-  if (clip_norm < 0) fail("clip_norm must be >= 0");
-  if (label_smoothing < 0 || label_smoothing >= 1) fail("label_smoothing must be in [0, 1)");
+  // Written as !(in range) so that NaN, which compares false with everything, fails too.
+  if (!(max_minutes >= 0 && max_minutes <= 1e6)) fail("max_minutes must be in [0, 1e6]");
+  if (!(clip_norm >= 0 && clip_norm <= 1e6)) fail("clip_norm must be in [0, 1e6]");
+  if (!(label_smoothing >= 0 && label_smoothing < 1)) fail("label_smoothing must be in [0, 1)");
   if (patience < 0) fail("patience must be >= 0");
-  if (lr_decay <= 0 || lr_decay > 1) fail("lr_decay must be in (0, 1]");
+  if (!(lr_decay > 0 && lr_decay <= 1)) fail("lr_decay must be in (0, 1]");
   if (!(init_range >= 0 && init_range <= 1)) fail("init_range must be in [0, 1]");
   if (!(dev_holdout_fraction >= 0 && dev_holdout_fraction < 0.5)) fail("dev_fraction must be in [0, 0.5)");
   if (min_pairs_for_dev_holdout < 0) fail("min_pairs_for_dev_holdout must be >= 0");
@@ -100,6 +102,11 @@ TrainingOptions TrainingOptions::ForArchitecture(const std::string& architecture
     options.min_pairs_for_dev_holdout = 200;
   }
   return options;
+}
+
+int64_t TrainingOptions::MaxBatchTargetTokens() const {
+  const int64_t longest = max_sentence_tokens + 1;
+  return batch_tokens > 0 ? std::max<int64_t>(batch_tokens, longest) : static_cast<int64_t>(batch_size) * longest;
 }
 
 std::map<std::string, double> TrainingOptions::Settings() const {
@@ -177,6 +184,8 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
   for (size_t i = 0; i < source_tokens.size(); ++i) {
     data.push_back({source_vocab.Encode(source_tokens[i]), target_vocab.Encode(target_tokens[i])});
   }
+
+  CheckTrainingMemory(config, options.MaxBatchTargetTokens(), options.max_training_bytes);
 
   // Network and optimiser, drawn in the seed's order after seeding the generator.
   torch::manual_seed(options.seed);

@@ -52,12 +52,18 @@ struct TrainingOptions {
   // the dev set (deterministically), so dev BLEU, early stopping and best-weights selection work.
   double dev_holdout_fraction = 0;
   int min_pairs_for_dev_holdout = 0;
+  // Refuse (ResourceExhaustedError) a model whose estimated training memory is above this, before
+  // its weights are allocated (model/nn/model_size.h); 0 = no limit. A server limit, not a setting.
+  int64_t max_training_bytes = 0;
   // Threads for tokenizer training.
   int threads = 1;
   // If set, the weights are saved here after every epoch (checkpoint.pt).
   std::string checkpoint_dir;
 
   void Validate() const;  // throws InvalidArgumentError
+  // The most target tokens one batch can hold (token batches: their cap, or one sentence of the
+  // longest length allowed; sentence batches: that many of the longest).
+  int64_t MaxBatchTargetTokens() const;
 
   // The defaults of an architecture, the one place they are set (see the table in trainer.cc).
   static TrainingOptions ForArchitecture(const std::string& architecture);

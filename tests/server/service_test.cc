@@ -3,9 +3,11 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <fstream>
 #include <thread>
@@ -331,6 +333,56 @@ TEST_F(ServiceTest, NearestWordsErrors) {
   EXPECT_EQ(Client().NearestWords(empty, &response).error_code(), StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(ServiceTest, NonFiniteZeroAndSpecialQueriesAreRefused) {
+  v1::NearestWordsResponse response;
+  v1::GetEmbeddingRequest row_request;
+  row_request.set_model("toy");
+  row_request.set_word("学习");
+  v1::GetEmbeddingResponse row;
+  ASSERT_TRUE(Client().GetEmbedding(row_request, &row).ok());
+  auto query = [&](float fill, int poisoned) {
+    v1::NearestWordsRequest r;
+    r.set_model("toy");
+    auto* values = r.mutable_vector()->mutable_values();
+    for (int i = 0; i < row.dimension(); ++i) values->Add(i == poisoned ? fill : (fill == 0.0f ? 0.0f : 0.5f));
+    return Client().NearestWords(r, &response);
+  };
+  auto status = query(std::nanf(""), 3);
+  EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("NaN"), std::string::npos) << status.error_message();
+  EXPECT_EQ(query(std::numeric_limits<float>::infinity(), 0).error_code(), StatusCode::INVALID_ARGUMENT);
+  status = query(0.0f, -1);
+  EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("zeros"), std::string::npos) << status.error_message();
+  EXPECT_TRUE(query(0.25f, 1).ok());  // a finite non-zero vector of the right width is answered
+
+  // Special tokens are not words: <PAD>'s row is zero and the others are markers.
+  for (const char* special : {"<PAD>", "<UNK>", "<SOS>", "<EOS>"}) {
+    v1::NearestWordsRequest r;
+    r.set_model("toy");
+    r.set_word(special);
+    status = Client().NearestWords(r, &response);
+    EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT) << special << ": " << status.error_message();
+  }
+
+  // NaN numeric options fail with INVALID_ARGUMENT instead of passing range checks.
+  v1::TranslateRequest translate;
+  translate.set_model("toy");
+  translate.add_sentences("我 爱 学习");
+  translate.mutable_options()->set_length_penalty(std::nanf(""));
+  v1::TranslateResponse translated;
+  EXPECT_EQ(Client().Translate(translate, &translated).error_code(), StatusCode::INVALID_ARGUMENT);
+  for (auto poison : {+[](v1::TrainRequest* r) { r->mutable_options()->set_max_minutes(std::nanf("")); },
+                      +[](v1::TrainRequest* r) { r->mutable_options()->set_clip_norm(std::nanf("")); },
+                      +[](v1::TrainRequest* r) { r->mutable_options()->set_label_smoothing(std::nanf("")); },
+                      +[](v1::TrainRequest* r) { r->mutable_options()->set_dev_fraction(std::nanf("")); },
+                      +[](v1::TrainRequest* r) { r->mutable_config()->set_dropout(std::nanf("")); }}) {
+    v1::TrainRequest train = ToyTrainRequest("nan-options", 1);
+    poison(&train);
+    EXPECT_EQ(Train(train).error_code(), StatusCode::INVALID_ARGUMENT);
+  }
+}
+
 // The settings a model was trained with, from ListModels.
 std::map<std::string, double> TrainingSettings(WordBridgeClient client, const std::string& model) {
   v1::ListModelsResponse response;
@@ -402,6 +454,38 @@ TEST_F(ServiceTest, TrainWithoutOptionsUsesTheArchitecturesDefaults) {
   attention.mutable_options()->set_precision(v1::TrainingOptions::MIXED);
   attention.mutable_options()->set_init_range(std::nanf(""));
   EXPECT_EQ(Train(attention).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ServiceTest, TrainRefusesModelsTooLargeForTheMemoryBudget) {
+  // hidden 4096, embed 4096, 8 layers: ~1.6 billion parameters, ~25 GB to train. Refused before
+  // anything is allocated, with the estimate and the flag in the message.
+  v1::TrainRequest huge = ToyTrainRequest("huge", 1);
+  huge.mutable_config()->set_architecture("attention");
+  huge.mutable_config()->set_tokenizer("sentencepiece");
+  huge.mutable_config()->set_max_vocab_size(8000);
+  huge.mutable_config()->set_hidden_dim(4096);
+  huge.mutable_config()->set_embed_dim(4096);
+  huge.mutable_config()->set_num_layers(8);
+  const auto start = std::chrono::steady_clock::now();
+  auto status = Train(huge);
+  EXPECT_EQ(status.error_code(), StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(status.error_message().find("--max-model-bytes"), std::string::npos) << status.error_message();
+  EXPECT_NE(status.error_message().find("GiB"), std::string::npos) << status.error_message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));  // refused at once, not trained
+
+  // An uncapped vocabulary is checked by the job once its vocabularies exist, still before allocating.
+  huge.set_model("huge-words");
+  huge.mutable_config()->set_tokenizer("whitespace");
+  huge.mutable_config()->set_max_vocab_size(0);
+  status = Train(huge);
+  EXPECT_EQ(status.error_code(), StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  v1::ListModelsResponse models;
+  ASSERT_TRUE(Client().ListModels(&models).ok());
+  for (const auto& m : models.models()) EXPECT_NE(m.name(), "huge-words");
+
+  // The same small request trains.
+  v1::TrainRequest small = ToyTrainRequest("small-enough", 1);
+  EXPECT_TRUE(Train(small).ok());
 }
 
 TEST_F(ServiceTest, ListModelsShowsVersionsConfigAndMetrics) {

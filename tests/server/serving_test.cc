@@ -37,6 +37,7 @@ class ServingTest : public ::testing::Test {
     options.metrics_port = -1;  // any free port
     options.engine.workers = 1;
     options.engine.queue_capacity = 2;
+    options.max_message_bytes = kMaxMessageBytes;
     runner_ = std::make_unique<ServerRunner>(options);
     runner_->Start();
   }
@@ -47,6 +48,7 @@ class ServingTest : public ::testing::Test {
     fs::remove_all(root_);
   }
 
+  static constexpr int kMaxMessageBytes = 1 << 20;
   WordBridgeClient Client() { return WordBridgeClient("127.0.0.1:" + std::to_string(runner_->port())); }
 
   static v1::TranslateRequest Request(std::vector<std::string> sentences) {
@@ -194,6 +196,22 @@ TEST_F(ServingTest, ConcurrentClientsEachGetTheirOwnTranslations) {
     }));
   }
   for (auto& caller : callers) caller.get();
+}
+
+TEST_F(ServingTest, MessagesAboveTheServersLimitAreResourceExhausted) {
+  // The server was started with --max-message-bytes 1 MiB; the client allows more, so the server's
+  // limit is what refuses the request.
+  v1::TranslateRequest request;
+  request.set_model("toy");
+  request.add_sentences(std::string(2 << 20, 'a'));
+  v1::TranslateResponse response;
+  auto status = Client().Translate(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  // A request under the limit is served by the same server.
+  v1::TranslateRequest small;
+  small.set_model("toy");
+  small.add_sentences("我 爱 学习");
+  EXPECT_TRUE(Client().Translate(small, &response).ok());
 }
 
 }  // namespace
