@@ -3,8 +3,11 @@
 // Also reports the decoder's achieved GFLOP/s (the matrix products and attention of every decoder
 // step, Seq2SeqNet::DecodeStepFlops) against the packed matrix-product rate of the same compute type
 // measured in the same run (output layer shape, 64 rows, one thread).
+// With --shortlist off,on each row runs without and with the version's vocabulary shortlist (the
+// version needs one: learn_shortlist writes it into a copy of an older version) and reports the mean
+// union size per batch; the FLOP count then uses that size for the output layer.
 // usage: decode_bench --model-dir DIR --model NAME --test TSV [--batches 1,8,32,64] [--workers 1,2]
-//                     [--beam 1] [--compute-types float32,bfloat16,int8] [--limit 640]
+//                     [--beam 1] [--compute-types float32,bfloat16,int8] [--limit 640] [--shortlist off,on]
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -48,6 +51,7 @@ int main(int argc, char** argv) {
   std::vector<int> batches = {1, 8, 32, 64};
   std::vector<int> worker_counts = {1};
   std::vector<std::string> type_names = {"float32", "bfloat16", "int8"};
+  std::vector<std::string> shortlist_modes = {"off"};
   int beam = 1;
   size_t limit = 640;
   CLI::App app{"decoding throughput by compute type, batch size and workers"};
@@ -59,6 +63,9 @@ int main(int argc, char** argv) {
   app.add_option("--beam", beam);
   app.add_option("--compute-types", type_names, "float32, bfloat16, int8 or default")->delimiter(',');
   app.add_option("--limit", limit, "test sentences to decode");
+  app.add_option("--shortlist", shortlist_modes, "off, on or both (off,on)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"off", "on"}));
   CLI11_PARSE(app, argc, argv);
 
   wb::ModelStore store(model_dir);
@@ -100,43 +107,62 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::printf("\n%-9s %-5s %-6s %-8s %12s %13s %7s %9s %8s\n", "compute", "beam", "batch", "workers", "sentences/s",
-              "out tokens/s", "BLEU", "GFLOP/s", "of peak");
+  const int64_t output_width = config.tie_embeddings ? config.embed_dim : config.hidden_dim;
+  std::printf("\n%-9s %-9s %-5s %-6s %-8s %12s %13s %7s %9s %8s %7s\n", "compute", "shortlist", "beam", "batch",
+              "workers", "sentences/s", "out tokens/s", "BLEU", "GFLOP/s", "of peak", "union");
   for (auto type : types) {
     bundle->Packed(type);  // packed before the clock starts (a server packs on first use, once)
-    for (int workers : worker_counts) {
-      for (int batch : batches) {
-        wb::EngineOptions options;
-        options.workers = workers;
-        options.threads_per_worker = 1;
-        options.max_batch_sentences = batch;
-        options.max_batch_tokens = 1 << 30;
-        options.queue_capacity = static_cast<int>(sources.size());
-        options.compute_type = type;
-        wb::TranslationEngine engine(options);
-        wb::TranslationOptions translation;
-        translation.beam_size = beam;
-        const auto start = std::chrono::steady_clock::now();
-        auto out = engine.Translate(bundle, sources, translation, nullptr);
-        const double seconds = Seconds(start);
-        std::vector<std::string> hypotheses;
-        size_t tokens = 0;
-        double flops = 0;
-        for (size_t i = 0; i < out.size(); ++i) {
-          const auto& t = out[i];
-          hypotheses.push_back(t.hypotheses.empty() ? "" : t.hypotheses[0].text);
-          if (t.hypotheses.empty()) continue;
-          const size_t steps = t.hypotheses[0].tokens.size() + 1;  // + <EOS>
-          tokens += steps;
-          // Beam: every step decodes `beam` rows for the sentence; counted up to its best hypothesis'
-          // end (an estimate: the search may run a few steps longer).
-          flops += static_cast<double>(steps) * beam * bundle->network().DecodeStepFlops(source_tokens[i]);
+    for (const auto& mode : shortlist_modes) {
+      const bool use_shortlist = mode == "on";
+      if (use_shortlist && bundle->shortlist() == nullptr) {
+        std::fprintf(stderr, "model %s has no vocabulary shortlist (see bench/learn_shortlist)\n", model.c_str());
+        return 2;
+      }
+      for (int workers : worker_counts) {
+        for (int batch : batches) {
+          wb::EngineOptions options;
+          options.workers = workers;
+          options.threads_per_worker = 1;
+          options.max_batch_sentences = batch;
+          options.max_batch_tokens = 1 << 30;
+          options.queue_capacity = static_cast<int>(sources.size());
+          options.compute_type = type;
+          wb::TranslationEngine engine(options);
+          wb::TranslationOptions translation;
+          translation.beam_size = beam;
+          translation.use_shortlist = use_shortlist;
+          if (use_shortlist) bundle->shortlist()->ResetStats();
+          const auto start = std::chrono::steady_clock::now();
+          auto out = engine.Translate(bundle, sources, translation, nullptr);
+          const double seconds = Seconds(start);
+          std::vector<std::string> hypotheses;
+          size_t tokens = 0;
+          double flops = 0;
+          double mean_union = static_cast<double>(vocab);
+          if (use_shortlist) {
+            const auto stats = bundle->shortlist()->stats();
+            mean_union = stats.unions > 0 ? static_cast<double>(stats.ids) / stats.unions : 0.0;
+          }
+          // The output layer multiplies by the union's rows only.
+          const double saved_per_step = 2.0 * output_width * (static_cast<double>(vocab) - mean_union);
+          for (size_t i = 0; i < out.size(); ++i) {
+            const auto& t = out[i];
+            hypotheses.push_back(t.hypotheses.empty() ? "" : t.hypotheses[0].text);
+            if (t.hypotheses.empty()) continue;
+            const size_t steps = t.hypotheses[0].tokens.size() + 1;  // + <EOS>
+            tokens += steps;
+            // Beam: every step decodes `beam` rows for the sentence; counted up to its best hypothesis'
+            // end (an estimate: the search may run a few steps longer).
+            flops += static_cast<double>(steps) * beam *
+                     (static_cast<double>(bundle->network().DecodeStepFlops(source_tokens[i])) - saved_per_step);
+          }
+          const double gflops = flops / seconds / 1e9;
+          std::printf("%-9s %-9s %-5d %-6d %-8d %12.1f %13.0f %7.2f %9.1f %7.1f%% %7.0f\n", wb::ComputeTypeName(type),
+                      mode.c_str(), beam, batch, workers, sources.size() / seconds, tokens / seconds,
+                      wb::CorpusBleu(hypotheses, references).score, gflops, 100.0 * gflops / (workers * peak[type]),
+                      mean_union);
+          std::fflush(stdout);
         }
-        const double gflops = flops / seconds / 1e9;
-        std::printf("%-9s %-5d %-6d %-8d %12.1f %13.0f %7.2f %9.1f %7.1f%%\n", wb::ComputeTypeName(type), beam, batch,
-                    workers, sources.size() / seconds, tokens / seconds,
-                    wb::CorpusBleu(hypotheses, references).score, gflops, 100.0 * gflops / (workers * peak[type]));
-        std::fflush(stdout);
       }
     }
   }

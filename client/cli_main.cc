@@ -184,7 +184,7 @@ struct TranslateArgs {
   std::string model, version, input, compute_type;
   std::vector<std::string> text;
   int beam = 1, n_best = 1, max_length = 0, batch = 64;
-  bool attention = false, keep_unknown = false, scores = false;
+  bool attention = false, keep_unknown = false, scores = false, shortlist = false;
 };
 
 grpc::Status TranslateAll(WordBridgeClient& client, const TranslateArgs& a, const std::vector<std::string>& lines,
@@ -201,6 +201,7 @@ grpc::Status TranslateAll(WordBridgeClient& client, const TranslateArgs& a, cons
     o->set_return_attention(a.attention);
     o->set_replace_unknown(!a.keep_unknown);
     o->set_compute_type(a.compute_type);
+    o->set_use_shortlist(a.shortlist);
     v1::TranslateResponse response;
     auto status = client.Translate(request, &response);
     if (!status.ok()) return status;
@@ -273,7 +274,7 @@ int RunEval(WordBridgeClient& client, TranslateArgs a, const std::string& test) 
             << std::setprecision(3) << bleu.brevity_penalty << ")\n"
             << "sentences " << pairs.size() << " (" << report.Summary() << ")\n"
             << std::setprecision(1) << "decode " << pairs.size() / std::max(1e-9, seconds) << " sentences/s (beam "
-            << a.beam << ", batch " << a.batch << ")\n";
+            << a.beam << ", batch " << a.batch << (a.shortlist ? ", shortlist" : "") << ")\n";
   return 0;
 }
 
@@ -411,6 +412,8 @@ int main(int argc, char** argv) {
   translate_cmd->add_option("--batch", tr.batch, "sentences per request")->capture_default_str();
   translate_cmd->add_option("--compute-type", tr.compute_type,
                             "float32, bfloat16, int8 or default (empty: the server's --compute-type)");
+  translate_cmd->add_flag("--shortlist", tr.shortlist,
+                          "decode over the model's vocabulary shortlist (faster; scores normalised over it)");
   translate_cmd->add_flag("--attention", tr.attention, "print each output token's most attended source token");
   translate_cmd->add_flag("--scores", tr.scores, "print scores");
   translate_cmd->add_flag("--keep-unknown", tr.keep_unknown, "keep <UNK> instead of copying the source word");
@@ -425,6 +428,7 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--batch", ev.batch, "sentences per request")->capture_default_str();
   eval_cmd->add_option("--compute-type", ev.compute_type,
                        "float32, bfloat16, int8 or default (empty: the server's --compute-type)");
+  eval_cmd->add_flag("--shortlist", ev.shortlist, "decode over the model's vocabulary shortlist");
 
   std::string model, side = "source", word;
   bool is_sentence = false;

@@ -75,6 +75,7 @@ TranslationOptions TranslationOptionsFromProto(const v1::TranslateOptions& p) {
   options.replace_unknown = p.replace_unknown();
   if (p.length_penalty() != 0) options.length_penalty = p.length_penalty();
   if (!p.compute_type().empty()) options.compute_type = ParseComputeType(p.compute_type());
+  options.use_shortlist = p.use_shortlist();
   options.Validate();
   return options;
 }

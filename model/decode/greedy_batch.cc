@@ -38,8 +38,9 @@ DecoderState JoinState(const DecoderState& a, const DecoderState& b) {
 
 }  // namespace
 
-GreedyBatch::GreedyBatch(Seq2SeqNet& net, bool record_attention, const PackedDecoder* packed)
-    : net_(net), want_attention_(record_attention && net.has_attention()), packed_(packed) {}
+GreedyBatch::GreedyBatch(Seq2SeqNet& net, bool record_attention, const PackedDecoder* packed,
+                         const LexicalShortlist* shortlist)
+    : net_(net), want_attention_(record_attention && net.has_attention()), packed_(packed), shortlist_(shortlist) {}
 
 void GreedyBatch::Add(const torch::Tensor& source, const torch::Tensor& lengths,
                       const std::vector<int64_t>& max_lengths, const std::vector<int64_t>& tags) {
@@ -56,8 +57,21 @@ void GreedyBatch::Add(const torch::Tensor& source, const torch::Tensor& lengths,
     source_lengths_.push_back(lengths_a[i]);
     hypotheses_.emplace_back();
     done_.push_back(0);
+    if (shortlist_ != nullptr) {
+      auto row = source[i].slice(0, 0, lengths_a[i]).to(torch::kInt64).contiguous();
+      source_ids_.emplace_back(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+    }
   }
   live_ += source.size(0);
+  if (shortlist_ != nullptr) {
+    // Every row is live here (Compact ran first): the union over them, repacked when it changed.
+    std::vector<const std::vector<int64_t>*> rows;
+    for (const auto& ids : source_ids_) rows.push_back(&ids);
+    auto ids = shortlist_->Union(rows);
+    if (!output_ || output_->ids != ids) {
+      output_ = DecodeShortlist::Make(net_, std::move(ids), packed_ != nullptr ? packed_->type : ComputeType::kFloat32);
+    }
+  }
 }
 
 std::vector<int64_t> GreedyBatch::Drop(const std::function<bool(int64_t tag)>& drop) {
@@ -77,11 +91,14 @@ std::vector<GreedyBatch::Finished> GreedyBatch::Step() {
   std::vector<Finished> finished;
   if (live_ == 0) return finished;
   torch::Tensor attention;
-  auto logits = net_.DecodeStep(encoded_, &state_, tokens_, want_attention_ ? &attention : nullptr, packed_);
+  auto logits = net_.DecodeStep(encoded_, &state_, tokens_, want_attention_ ? &attention : nullptr, packed_,
+                                output_ ? output_->output.get() : nullptr);
   // The best token and its logit in one pass (max(1) costs half of argmax(1) plus gather here).
   auto [best, next] = logits.max(1);
-  // log p(next) = logit(next) - logsumexp(logits): the score without a full log_softmax.
+  // log p(next) = logit(next) - logsumexp(logits): the score without a full log_softmax. With a
+  // shortlist the logits cover its union only, so this is normalised over the union.
   auto gained = (best - logits.logsumexp(1)).to(torch::kFloat64);
+  if (output_) next = output_->index.index_select(0, next);  // columns -> target ids
   auto next_a = next.accessor<int64_t, 1>();
   auto gained_a = gained.accessor<double, 1>();
   for (size_t i = 0; i < tags_.size(); ++i) {
@@ -133,6 +150,7 @@ void GreedyBatch::Compact(bool force) {
   filter(max_lengths_);
   filter(source_lengths_);
   filter(hypotheses_);
+  if (!source_ids_.empty()) filter(source_ids_);
   done_.assign(keep.size(), 0);
   if (keep.empty()) {
     encoded_ = {};

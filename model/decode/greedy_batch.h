@@ -7,9 +7,11 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "model/decode/search.h"
+#include "model/decode/shortlist.h"
 #include "model/nn/seq2seq.h"
 
 namespace wordbridge {
@@ -22,7 +24,11 @@ class GreedyBatch {
   };
 
   // `packed` (may be null): the network's decoder weights pre-packed for a compute type.
-  GreedyBatch(Seq2SeqNet& net, bool record_attention, const PackedDecoder* packed = nullptr);
+  // `shortlist` (may be null): decode over the union of the live rows' shortlists, recomputed and
+  // repacked (in `packed`'s compute type, else float32) whenever rows join; scores are then
+  // normalised over that union.
+  GreedyBatch(Seq2SeqNet& net, bool record_attention, const PackedDecoder* packed = nullptr,
+              const LexicalShortlist* shortlist = nullptr);
 
   // Encodes sources [N, S] (padded with <PAD>, true lengths [N]) and adds them as rows, each with
   // its output cap and a tag the caller knows it by.
@@ -37,6 +43,8 @@ class GreedyBatch {
   int64_t size() const { return live_; }
   // The longest source among the rows still decoding, in tokens.
   int64_t longest_source() const;
+  // Target ids the batch decodes over now: the shortlist's union, or 0 = the whole vocabulary.
+  int64_t shortlist_size() const { return output_ ? static_cast<int64_t>(output_->ids.size()) : 0; }
 
  private:
   // Removes finished and dropped rows from the tensors once they are an eighth of the batch, or when
@@ -46,11 +54,14 @@ class GreedyBatch {
   Seq2SeqNet& net_;
   bool want_attention_;
   const PackedDecoder* packed_;
+  const LexicalShortlist* shortlist_;
+  std::optional<DecodeShortlist> output_;  // the output layer over the shortlist's union
   EncoderOutput encoded_;
   DecoderState state_;
   torch::Tensor tokens_;  // [rows] the last token of each row
   // Per row (aligned with the tensors' batch dimension):
   std::vector<int64_t> tags_, max_lengths_, source_lengths_;
+  std::vector<std::vector<int64_t>> source_ids_;  // kept for the shortlist's union
   std::vector<SearchHypothesis> hypotheses_;
   std::vector<char> done_;
   int64_t live_ = 0;

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <limits>
 #include <numeric>
+#include <optional>
 
 #include "model/decode/greedy_batch.h"
+#include "model/decode/shortlist.h"
 #include "model/text/vocabulary.h"
 
 namespace wordbridge {
@@ -46,7 +48,7 @@ std::vector<std::vector<SearchHypothesis>> GreedySearch::Search(Seq2SeqNet& net,
                                                                 const std::vector<int64_t>& max_lengths,
                                                                 const SearchOptions& options) const {
   const int64_t batch = source.size(0);
-  GreedyBatch decoding(net, options.record_attention, options.packed);
+  GreedyBatch decoding(net, options.record_attention, options.packed, options.shortlist);
   std::vector<int64_t> tags(batch);
   std::iota(tags.begin(), tags.end(), 0);
   decoding.Add(source, lengths.to(torch::kInt64).contiguous(), max_lengths, tags);
@@ -69,6 +71,14 @@ std::vector<std::vector<SearchHypothesis>> BeamSearch::Search(Seq2SeqNet& net, c
   const float neg_inf = -std::numeric_limits<float>::infinity();
   EncoderOutput encoded;
   DecoderState state = net.Encode(source, lengths, &encoded);
+  // With a shortlist the batch decodes over the union of its sources' candidates, packed once here;
+  // log-probabilities are then normalised over that union. Columns map back to ids through its index.
+  std::optional<DecodeShortlist> output;
+  if (options.shortlist != nullptr) {
+    output = DecodeShortlist::Make(net, options.shortlist->Union(source),
+                                   options.packed != nullptr ? options.packed->type : ComputeType::kFloat32);
+  }
+  const int64_t eos_column = output ? output->eos_column : Vocabulary::kEos;
   // Rows are grouped by sentence: group g holds its `beam` hypotheses at rows [g*beam, (g+1)*beam).
   // Beams of one sentence share encoder rows, so only the decoder state follows the beams.
   auto expand = torch::arange(batch, torch::kInt64).repeat_interleave(beam);
@@ -125,13 +135,14 @@ std::vector<std::vector<SearchHypothesis>> BeamSearch::Search(Seq2SeqNet& net, c
   for (int64_t t = 0; t < max_steps && !sentences.empty(); ++t) {
     const int64_t groups = static_cast<int64_t>(sentences.size());
     torch::Tensor attention;
-    auto logits = net.DecodeStep(encoded, &state, tokens, want_attention ? &attention : nullptr, options.packed);
+    auto logits = net.DecodeStep(encoded, &state, tokens, want_attention ? &attention : nullptr, options.packed,
+                                 output ? output->output.get() : nullptr);
     auto log_probs = torch::log_softmax(logits, 1);
     const int64_t vocab = log_probs.size(1);
     // A stopped hypothesis may only continue with <EOS> at no cost, so it keeps its place and score.
     if (finished.any().item<bool>()) {
       auto stay = torch::full({vocab}, neg_inf);
-      stay[Vocabulary::kEos] = 0.0f;
+      stay[eos_column] = 0.0f;
       log_probs = torch::where(finished.unsqueeze(1), stay.unsqueeze(0), log_probs);
     }
     auto candidates = (scores.unsqueeze(1) + log_probs).view({groups, beam * vocab});
@@ -139,6 +150,7 @@ std::vector<std::vector<SearchHypothesis>> BeamSearch::Search(Seq2SeqNet& net, c
     auto group_offset = (torch::arange(groups, torch::kInt64) * beam).unsqueeze(1);
     auto origin = (group_offset + std::get<1>(top).div(vocab, "floor")).view({-1});
     auto next = std::get<1>(top).remainder(vocab).view({-1});
+    if (output) next = output->index.index_select(0, next);  // columns -> target ids
 
     state = SelectBatch(state, origin);
     auto was_finished = finished.index_select(0, origin);

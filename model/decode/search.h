@@ -13,6 +13,8 @@
 
 namespace wordbridge {
 
+class LexicalShortlist;
+
 struct SearchOptions {
   // Hypotheses kept per sentence; 1 = greedy.
   int beam_size = 1;
@@ -29,6 +31,11 @@ struct SearchOptions {
   // The decoder's weights pre-packed for a compute type (ModelBundle::Packed), made from the network
   // searched with; null = the network's own float32 weights (as training's evaluation uses).
   const PackedDecoder* packed = nullptr;
+  // A vocabulary shortlist (ModelBundle::ShortlistFor): each batch decodes over the union of its source
+  // tokens' candidates only (the output layer's rows gathered and packed once per batch, in the packed
+  // decoder's compute type); scores are then log-probabilities normalised over that union, not the whole
+  // vocabulary. Null = the whole target vocabulary.
+  const LexicalShortlist* shortlist = nullptr;
 };
 
 struct SearchHypothesis {

@@ -194,13 +194,28 @@ torch::Tensor AttentionSeq2Seq::Project(const torch::Tensor& x, const torch::Ten
 
 torch::Tensor AttentionSeq2Seq::DecodeStep(const EncoderOutput& encoded, DecoderState* state,
                                            const torch::Tensor& tokens, torch::Tensor* attention,
-                                           const PackedDecoder* packed_decoder) {
+                                           const PackedDecoder* packed_decoder, const PackedLinear* output) {
   auto embedded = dropout_(target_embedding_(tokens));
-  if (packed_decoder == nullptr) return Logits(Step(encoded, state, embedded, attention, nullptr));
+  if (packed_decoder == nullptr) {
+    auto hidden = Step(encoded, state, embedded, attention, nullptr);
+    if (output == nullptr) return Logits(hidden);
+    if (to_embedding_) hidden = to_embedding_(hidden);
+    return output->Forward(hidden);
+  }
   const auto& packed = static_cast<const Packed&>(*packed_decoder);
   auto hidden = Step(encoded, state, embedded, attention, &packed);
   if (packed.to_embedding) hidden = packed.to_embedding->Forward(hidden);
-  return packed.output->Forward(hidden);
+  return (output != nullptr ? *output : *packed.output).Forward(hidden);
+}
+
+std::unique_ptr<const PackedLinear> AttentionSeq2Seq::PackOutputRows(const torch::Tensor& ids, ComputeType type) const {
+  torch::NoGradGuard no_grad;
+  if (tied_) {
+    return std::make_unique<const PackedLinear>(target_embedding_->weight.index_select(0, ids),
+                                                output_bias_.index_select(0, ids), type, kShortLivedRowMultiple);
+  }
+  return std::make_unique<const PackedLinear>(output_->weight.index_select(0, ids), output_->bias.index_select(0, ids),
+                                              type, kShortLivedRowMultiple);
 }
 
 std::unique_ptr<const PackedDecoder> AttentionSeq2Seq::PackDecoder(ComputeType type) const {

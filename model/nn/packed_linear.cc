@@ -64,6 +64,7 @@ dt SourceType(ComputeType type) { return type == ComputeType::kInt8 ? dt::u8 : W
 struct PackedLinear::Impl {
   ComputeType type;
   int64_t n = 0, k = 0;
+  int64_t row_multiple = 1;
   dnnl::memory::desc weights_md;     // the blocked layout the kernels asked for
   std::shared_ptr<uint8_t> weights;  // packed weights (64-byte aligned)
   size_t weights_bytes = 0;
@@ -107,13 +108,15 @@ struct PackedLinear::Impl {
   }
 };
 
-PackedLinear::PackedLinear(const torch::Tensor& weight_in, const torch::Tensor& bias_in, ComputeType type)
+PackedLinear::PackedLinear(const torch::Tensor& weight_in, const torch::Tensor& bias_in, ComputeType type,
+                           int64_t row_multiple)
     : impl_(std::make_unique<Impl>()) {
   torch::NoGradGuard no_grad;
   auto weight = weight_in.detach().to(torch::kFloat32).contiguous();
   if (weight.dim() != 2) throw InvalidArgumentError("PackedLinear needs a 2-D weight");
   Impl& p = *impl_;
   p.type = type;
+  p.row_multiple = std::max<int64_t>(1, row_multiple);
   p.n = weight.size(0);
   p.k = weight.size(1);
   p.has_bias = bias_in.defined();
@@ -167,6 +170,10 @@ torch::Tensor PackedLinear::Forward(const torch::Tensor& x_in) const {
                                std::to_string(p.k) + "]");
   }
   const int64_t m = x.size(0);
+  if (m % p.row_multiple != 0) {
+    const int64_t rows = (m + p.row_multiple - 1) / p.row_multiple * p.row_multiple;
+    return Forward(torch::cat({x, torch::zeros({rows - m, p.k}, x.options())})).slice(0, 0, m);
+  }
   auto out = torch::empty({m, p.n}, torch::kFloat32);
   if (m == 0) return out;
   ThreadBuffers& buffers = Buffers();

@@ -24,9 +24,11 @@ namespace wordbridge {
 //   int32 (u8 x s8, AVX512-VNNI) and rescales to float32.
 // Matrix-product primitives are made per (rows, threads) on first use and kept (under a mutex);
 // inputs, outputs and scratch memory are per call, so concurrent calls share nothing mutable.
+// With `row_multiple` > 1, inputs are padded with zero rows to a multiple of it (and the padding's
+// outputs dropped), so a short-lived copy (a batch's shortlist) makes few primitives.
 class PackedLinear {
  public:
-  PackedLinear(const torch::Tensor& weight, const torch::Tensor& bias, ComputeType type);
+  PackedLinear(const torch::Tensor& weight, const torch::Tensor& bias, ComputeType type, int64_t row_multiple = 1);
   ~PackedLinear();
   PackedLinear(PackedLinear&&) noexcept;
   PackedLinear& operator=(PackedLinear&&) noexcept;
@@ -44,6 +46,10 @@ class PackedLinear {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The row multiple of short-lived copies: a batch's rows shrink as sentences finish, and each new row
+// count would otherwise make (JIT-compile) a primitive for a copy that lives for one batch.
+inline constexpr int64_t kShortLivedRowMultiple = 16;
 
 // One LSTM layer's step as a single packed product over [x; h] (W_ih and W_hh side by side, the two
 // biases summed), then lstm_cell's pointwise maths.

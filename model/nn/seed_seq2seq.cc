@@ -61,7 +61,8 @@ torch::Tensor SeedSeq2Seq::DecoderHidden(const EncoderOutput&, DecoderState stat
 torch::Tensor SeedSeq2Seq::Logits(const torch::Tensor& hidden) { return output_(hidden); }
 
 torch::Tensor SeedSeq2Seq::DecodeStep(const EncoderOutput&, DecoderState* state,
-                                      const torch::Tensor& tokens, torch::Tensor*, const PackedDecoder* packed_decoder) {
+                                      const torch::Tensor& tokens, torch::Tensor*, const PackedDecoder* packed_decoder,
+                                      const PackedLinear* output) {
   if (packed_decoder != nullptr) {
     const auto& packed = static_cast<const SeedPacked&>(*packed_decoder);
     auto input = decoder_embedding_(tokens);
@@ -74,13 +75,14 @@ torch::Tensor SeedSeq2Seq::DecodeStep(const EncoderOutput&, DecoderState* state,
     }
     state->h = torch::stack(hs);
     state->c = torch::stack(cs);
-    return packed.output->Forward(input);
+    return (output != nullptr ? *output : *packed.output).Forward(input);
   }
   auto embedded = decoder_embedding_(tokens.unsqueeze(1));
   auto result = decoder_lstm_(embedded, std::make_tuple(state->h, state->c));
   state->h = std::get<0>(std::get<1>(result));
   state->c = std::get<1>(std::get<1>(result));
-  return output_(std::get<0>(result).squeeze(1));
+  auto hidden = std::get<0>(result).squeeze(1);
+  return output != nullptr ? output->Forward(hidden) : output_(hidden);
 }
 
 }  // namespace wordbridge
@@ -98,6 +100,12 @@ std::unique_ptr<const PackedDecoder> SeedSeq2Seq::PackDecoder(ComputeType type) 
   }
   packed->output.emplace(output_->weight, output_->bias, type);
   return packed;
+}
+
+std::unique_ptr<const PackedLinear> SeedSeq2Seq::PackOutputRows(const torch::Tensor& ids, ComputeType type) const {
+  torch::NoGradGuard no_grad;
+  return std::make_unique<const PackedLinear>(output_->weight.index_select(0, ids), output_->bias.index_select(0, ids),
+                                              type, kShortLivedRowMultiple);
 }
 
 int64_t SeedSeq2Seq::DecodeStepFlops(int64_t) const {

@@ -17,8 +17,9 @@ class SeedSeq2Seq : public Seq2SeqNet {
   torch::Tensor Logits(const torch::Tensor& hidden) override;
   torch::Tensor DecodeStep(const EncoderOutput& encoded, DecoderState* state,
                            const torch::Tensor& tokens, torch::Tensor* attention,
-                           const PackedDecoder* packed) override;
+                           const PackedDecoder* packed, const PackedLinear* output = nullptr) override;
   std::unique_ptr<const PackedDecoder> PackDecoder(ComputeType type) const override;
+  std::unique_ptr<const PackedLinear> PackOutputRows(const torch::Tensor& ids, ComputeType type) const override;
   int64_t DecodeStepFlops(int64_t source_length) const override;
 
   torch::Tensor source_embedding() const override { return encoder_embedding_->weight; }

@@ -40,13 +40,18 @@ class Seq2SeqNet : public torch::nn::Module {
   virtual torch::Tensor Logits(const torch::Tensor& hidden) = 0;
   // One step: tokens [B] -> logits [B, V]. Updates state; fills attention [B, S] when non-null and
   // the architecture has attention (left undefined otherwise). With `packed` (made by this network's
-  // PackDecoder, eval mode only) the step's matrix products use those copies.
+  // PackDecoder, eval mode only) the step's matrix products use those copies. With `output` (rows of
+  // the output layer made by PackOutputRows, a vocabulary shortlist) the logits are [B, N], one
+  // column per row of `output`, instead of the whole vocabulary.
   virtual torch::Tensor DecodeStep(const EncoderOutput& encoded, DecoderState* state,
                                    const torch::Tensor& tokens, torch::Tensor* attention,
-                                   const PackedDecoder* packed) = 0;
+                                   const PackedDecoder* packed, const PackedLinear* output = nullptr) = 0;
   // The decoder's weight matrices (LSTM gates, attention, output layer) packed for `type`: a snapshot
   // of the current weights for inference, immutable and shareable between threads.
   virtual std::unique_ptr<const PackedDecoder> PackDecoder(ComputeType type) const = 0;
+  // The output layer's rows (weights and bias) of target ids `ids` (int64 [N]) gathered and packed for
+  // `type`: DecodeStep's `output` for logits over those ids only, in that order.
+  virtual std::unique_ptr<const PackedLinear> PackOutputRows(const torch::Tensor& ids, ComputeType type) const = 0;
   // Floating-point operations of one decoder step for one row whose source has `source_length`
   // tokens: matrix products and attention, as a throughput benchmark counts them.
   virtual int64_t DecodeStepFlops(int64_t source_length) const = 0;

@@ -13,13 +13,15 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-// Calls whose sentences may share a batch: one model version, the same search and compute type.
+// Calls whose sentences may share a batch: one model version, the same search and compute type, and
+// the same vocabulary (shortlisted or not).
 bool Compatible(const TranslationCall& a, const TranslationCall& b) {
   return a.bundle() == b.bundle() && a.options().beam_size == b.options().beam_size &&
          a.options().n_best == b.options().n_best && a.options().length_penalty == b.options().length_penalty &&
          a.options().record_attention == b.options().record_attention &&
          a.options().replace_unknown == b.options().replace_unknown &&
-         a.options().compute_type == b.options().compute_type;
+         a.options().compute_type == b.options().compute_type &&
+         a.options().use_shortlist == b.options().use_shortlist;
 }
 
 int64_t OutputTokens(const std::vector<Translation>& translations) {
@@ -84,6 +86,7 @@ std::shared_ptr<TranslationCall> TranslationEngine::Submit(std::shared_ptr<const
                                                           const TranslationOptions& options,
                                                           TranslationCall::Clock::time_point deadline) {
   options.Validate();
+  bundle->ShortlistFor(options);  // a version without a shortlist refuses use_shortlist here, before queueing
   auto call = std::make_shared<TranslationCall>();
   call->options_ = options;
   call->options_.abandoned = nullptr;  // the engine sets its own per batch
@@ -430,7 +433,8 @@ void TranslationEngine::RunContinuous(Batch& first) {
   const ModelBundle& bundle = *key->bundle_;
   const TranslationOptions& options = key->options_;
   c10::InferenceMode inference;
-  GreedyBatch decoding(bundle.network(), options.SearchesAttention(), &bundle.Packed(*options.compute_type));
+  GreedyBatch decoding(bundle.network(), options.SearchesAttention(), &bundle.Packed(*options.compute_type),
+                       bundle.ShortlistFor(options));
 
   // Speed accounting for admission, refreshed every half batch of finished sentences.
   auto since = Steady::now();

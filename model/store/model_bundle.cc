@@ -1,6 +1,7 @@
 #include "model/store/model_bundle.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <numeric>
 #include <sstream>
@@ -27,7 +28,8 @@ ModelBundle::ModelBundle(std::string name, std::string version, ModelConfig conf
                          std::shared_ptr<const Tokenizer> source_tokenizer,
                          std::shared_ptr<const Tokenizer> target_tokenizer, Vocabulary source_vocab,
                          Vocabulary target_vocab, std::shared_ptr<Seq2SeqNet> network,
-                         std::map<std::string, double> metrics, std::map<std::string, double> training)
+                         std::map<std::string, double> metrics, std::map<std::string, double> training,
+                         std::shared_ptr<const LexicalShortlist> shortlist)
     : name_(std::move(name)),
       version_(std::move(version)),
       config_(std::move(config)),
@@ -37,7 +39,13 @@ ModelBundle::ModelBundle(std::string name, std::string version, ModelConfig conf
       target_vocab_(std::move(target_vocab)),
       network_(std::move(network)),
       metrics_(std::move(metrics)),
-      training_(std::move(training)) {
+      training_(std::move(training)),
+      shortlist_(std::move(shortlist)) {
+  if (shortlist_ && (shortlist_->source_vocab_size() != source_vocab_.size() ||
+                     shortlist_->target_vocab_size() != target_vocab_.size())) {
+    throw FailedPreconditionError("model " + name_ + " version " + version_ +
+                                  ": the vocabulary shortlist's vocabulary sizes disagree with the model's");
+  }
   network_->eval();
   source_index_ = std::make_unique<EmbeddingIndex>(network_->source_embedding(), Vocabulary::kNumSpecial);
   target_index_ = std::make_unique<EmbeddingIndex>(network_->target_embedding(), Vocabulary::kNumSpecial);
@@ -70,6 +78,7 @@ void ModelBundle::Save(const std::string& dir) const {
   WriteFileAtomically(dir + "/weights.pt", weights.str());
   WriteFileAtomically(dir + "/metrics.json", nlohmann::json(metrics_).dump(2) + "\n");
   WriteFileAtomically(dir + "/training.json", nlohmann::json(training_).dump(2) + "\n");
+  if (shortlist_) WriteFileAtomically(dir + "/" + LexicalShortlist::kFileName, shortlist_->Serialize());
 }
 
 std::shared_ptr<const ModelBundle> ModelBundle::Load(const std::string& name, const std::string& version,
@@ -94,15 +103,27 @@ std::shared_ptr<const ModelBundle> ModelBundle::Load(const std::string& name, co
   // were recorded) still serves.
   auto metrics = ReadNumbersIfPresent(dir + "/metrics.json");
   auto training = ReadNumbersIfPresent(dir + "/training.json");
+  // The vocabulary shortlist is optional (versions trained before it have none); a damaged one fails
+  // the version like any other damaged file.
+  std::shared_ptr<const LexicalShortlist> shortlist;
+  const std::string shortlist_path = dir + "/" + LexicalShortlist::kFileName;
+  if (std::filesystem::exists(shortlist_path)) {
+    try {
+      shortlist = LexicalShortlist::Parse(ReadFile(shortlist_path));
+    } catch (const FailedPreconditionError& e) {
+      throw FailedPreconditionError("model " + dir + ": " + e.what());
+    }
+  }
   return std::make_shared<const ModelBundle>(name, version, config, source_tokenizer, target_tokenizer,
                                              std::move(source_vocab), std::move(target_vocab), network,
-                                             std::move(metrics), std::move(training));
+                                             std::move(metrics), std::move(training), std::move(shortlist));
 }
 
 std::vector<Translation> ModelBundle::Translate(const std::vector<std::string>& sentences,
                                                 const TranslationOptions& options,
                                                 const StopToken* stop) const {
   options.Validate();
+  ShortlistFor(options);  // refuse before any work
   std::vector<SourceSentence> sources;
   sources.reserve(sentences.size());
   for (size_t i = 0; i < sentences.size(); ++i) sources.push_back(PrepareSource(sentences[i], i, options));
@@ -163,6 +184,7 @@ std::vector<Translation> ModelBundle::DecodeBatch(const std::vector<const Source
   SearchOptions search_options = options;
   search_options.record_attention = options.SearchesAttention();
   search_options.packed = &Packed(options.compute_type.value_or(kDefaultComputeType));
+  search_options.shortlist = ShortlistFor(options);
   auto found = MakeSearch(options.beam_size)
                    ->Search(*network_, batch.source, batch.lengths, batch.max_lengths, search_options);
   std::vector<Translation> results;
@@ -177,6 +199,16 @@ const PackedDecoder& ModelBundle::Packed(ComputeType type) const {
   const auto slot = static_cast<size_t>(type);
   std::call_once(packed_once_[slot], [&] { packed_[slot] = network_->PackDecoder(type); });
   return *packed_[slot];
+}
+
+const LexicalShortlist* ModelBundle::ShortlistFor(const TranslationOptions& options) const {
+  if (!options.use_shortlist) return nullptr;
+  if (!shortlist_) {
+    throw FailedPreconditionError("model " + name_ + " version " + version_ +
+                                  " has no vocabulary shortlist (versions trained before shortlists were "
+                                  "learned have none); translate without use_shortlist, or retrain the model");
+  }
+  return shortlist_.get();
 }
 
 Translation ModelBundle::ToTranslation(const SourceSentence& source, std::vector<SearchHypothesis> hypotheses,

@@ -14,6 +14,7 @@
 
 #include "model/common/cancellation.h"
 #include "model/decode/search.h"
+#include "model/decode/shortlist.h"
 #include "model/index/embedding_index.h"
 #include "model/nn/compute_type.h"
 #include "model/nn/model_config.h"
@@ -38,6 +39,10 @@ struct TranslationOptions : SearchOptions {
   // The arithmetic of the decoder's products; empty = the engine's default (EngineOptions), or
   // kDefaultComputeType for ModelBundle::Translate. Calls with different types never share a batch.
   std::optional<ComputeType> compute_type;
+  // Decode over a per-batch vocabulary shortlist (the version's LexicalShortlist): faster, and scores
+  // are normalised over the shortlist. A version without one refuses it (FailedPreconditionError).
+  // Calls with and without never share a batch.
+  bool use_shortlist = false;
 
   void Validate() const;  // throws InvalidArgumentError
   // Output tokens allowed for a source of `source_tokens` tokens.
@@ -85,6 +90,7 @@ struct ModelParts {
   std::shared_ptr<Seq2SeqNet> network;
   std::map<std::string, double> metrics;
   std::map<std::string, double> training;  // the training settings used (TrainingOptions::Settings)
+  std::shared_ptr<const LexicalShortlist> shortlist;  // null: the version has no vocabulary shortlist
 };
 
 // Sentences as one padded batch for search: ids [B, longest] (padded with <PAD>), lengths [B], and
@@ -101,7 +107,7 @@ class ModelBundle {
       : ModelBundle(std::move(name), std::move(version), std::move(parts.config),
                     std::move(parts.source_tokenizer), std::move(parts.target_tokenizer),
                     std::move(parts.source_vocab), std::move(parts.target_vocab), std::move(parts.network),
-                    std::move(parts.metrics), std::move(parts.training)) {}
+                    std::move(parts.metrics), std::move(parts.training), std::move(parts.shortlist)) {}
 
   // Takes the parts of a trained or loaded model; puts the network in inference mode and builds the
   // embedding indexes.
@@ -109,9 +115,11 @@ class ModelBundle {
               std::shared_ptr<const Tokenizer> source_tokenizer,
               std::shared_ptr<const Tokenizer> target_tokenizer, Vocabulary source_vocab,
               Vocabulary target_vocab, std::shared_ptr<Seq2SeqNet> network,
-              std::map<std::string, double> metrics, std::map<std::string, double> training = {});
+              std::map<std::string, double> metrics, std::map<std::string, double> training = {},
+              std::shared_ptr<const LexicalShortlist> shortlist = {});
 
-  // Writes every file of the bundle into `dir` (which must exist) and syncs them.
+  // Writes every file of the bundle into `dir` (which must exist) and syncs them (the shortlist's
+  // file only when the version has one).
   void Save(const std::string& dir) const;
   // Loads a bundle written by Save. Throws FailedPreconditionError on a damaged bundle.
   static std::shared_ptr<const ModelBundle> Load(const std::string& name, const std::string& version,
@@ -132,6 +140,9 @@ class ModelBundle {
   // The network's decoder weights packed for `type`, made on first use (once per type, whichever
   // thread asks first; the others wait), so a server that never decodes in int8 holds no int8 copy.
   const PackedDecoder& Packed(ComputeType type) const;
+  // The shortlist a call decodes with: null unless options.use_shortlist; FailedPreconditionError when
+  // asked for on a version without one.
+  const LexicalShortlist* ShortlistFor(const TranslationOptions& options) const;
   // Turns a sentence's search output into text (replacing <UNK> from the source when asked).
   Translation ToTranslation(const SourceSentence& source, std::vector<SearchHypothesis> hypotheses,
                             const TranslationOptions& options) const;
@@ -160,6 +171,8 @@ class ModelBundle {
   const std::map<std::string, double>& metrics() const { return metrics_; }
   // The settings this version was trained with (empty for versions saved before they were recorded).
   const std::map<std::string, double>& training() const { return training_; }
+  // The version's vocabulary shortlist, or null (versions trained before shortlists were learned).
+  const LexicalShortlist* shortlist() const { return shortlist_.get(); }
   // When this version finished loading (or was published) in this process.
   std::chrono::system_clock::time_point ready_time() const { return ready_time_; }
   // The network, for tests and offline tools. Do not train it: the bundle is shared.
@@ -186,6 +199,7 @@ class ModelBundle {
   std::shared_ptr<Seq2SeqNet> network_;
   std::map<std::string, double> metrics_;
   std::map<std::string, double> training_;
+  std::shared_ptr<const LexicalShortlist> shortlist_;
   std::unique_ptr<EmbeddingIndex> source_index_, target_index_;
   std::chrono::system_clock::time_point ready_time_;
   mutable std::array<std::once_flag, kNumComputeTypes> packed_once_;

@@ -184,6 +184,15 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
   for (size_t i = 0; i < source_tokens.size(); ++i) {
     data.push_back({source_vocab.Encode(source_tokens[i]), target_vocab.Encode(target_tokens[i])});
   }
+  // The vocabulary shortlist for decoding (model/decode/shortlist.h), learned from the same pairs: about
+  // a second on 30k pairs, stored with the version.
+  const auto shortlist_start = Clock::now();
+  auto shortlist = LexicalShortlist::Learn(
+      data.size(), [&](size_t i) -> const std::vector<int64_t>& { return data[i].source; },
+      [&](size_t i) -> const std::vector<int64_t>& { return data[i].target; }, source_vocab.size(),
+      target_vocab.size());
+  const double shortlist_seconds = SecondsSince(shortlist_start);
+  ThrowIfStopped(stop);
 
   CheckTrainingMemory(config, options.MaxBatchTargetTokens(), options.max_training_bytes);
 
@@ -196,7 +205,7 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
   net->train();
   torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(options.learning_rate));
 
-  ModelParts parts{config, source_tokenizer, target_tokenizer, source_vocab, target_vocab, net, {}};
+  ModelParts parts{config, source_tokenizer, target_tokenizer, source_vocab, target_vocab, net, {}, {}, shortlist};
   std::vector<SentencePair> dev_sample(dev.begin(), dev.begin() + std::min<size_t>(dev.size(), options.max_dev_sentences));
   BatchingOptions batching{options.batch_size, options.batch_tokens, options.bucket_by_length};
   const double budget_seconds = options.max_minutes * 60.0;
@@ -293,7 +302,8 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
                    {"steps", static_cast<double>(steps)},
                    {"train_seconds", SecondsSince(start)},
                    {"tokens_per_second", total_tokens / std::max(1e-9, SecondsSince(train_start))},
-                   {"training_pairs", static_cast<double>(data.size())}};
+                   {"training_pairs", static_cast<double>(data.size())},
+                   {"shortlist_seconds", shortlist_seconds}};
   if (best_bleu >= 0) parts.metrics["dev_bleu"] = best_bleu;
   parts.training = options.Settings();
   parts.training["mixed_precision"] = mixed_precision ? 1.0 : 0.0;  // what ran, not what was asked

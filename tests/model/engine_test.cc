@@ -148,6 +148,30 @@ TEST_P(EngineTest, CallsOfDifferentComputeTypesNeverShareABatch) {
   EXPECT_EQ(batches.sum, static_cast<double>(kSentences.size()));
 }
 
+TEST_P(EngineTest, CallsWithAndWithoutTheShortlistNeverShareABatch) {
+  auto model = Model();
+  ASSERT_NE(model->shortlist(), nullptr);
+  MetricsRegistry metrics;
+  TranslationEngine engine(OneWorker(), nullptr, &metrics);
+  std::vector<std::shared_ptr<TranslationCall>> calls;
+  {
+    BusyWorker busy(&engine);
+    for (size_t i = 0; i < kSentences.size(); ++i) {
+      TranslationOptions translation;
+      translation.use_shortlist = i % 2 == 0;
+      calls.push_back(engine.Submit(model, {kSentences[i]}, translation));
+    }
+  }
+  for (size_t i = 0; i < calls.size(); ++i) {
+    TranslationOptions alone;
+    alone.use_shortlist = i % 2 == 0;
+    EXPECT_EQ(Texts(calls[i]->future().get()), Texts(model->Translate({kSentences[i]}, alone, nullptr)));
+  }
+  auto batches = metrics.GetHistogram("wordbridge_translate_batch_sentences", "", ExponentialBuckets(1, 2, 9)).Read();
+  EXPECT_EQ(batches.count, 2u) << "one batch with the shortlist, one without";
+  EXPECT_EQ(batches.sum, static_cast<double>(kSentences.size()));
+}
+
 TEST_P(EngineTest, ALargeCallIsSplitAndDoesNotStarveASmallOne) {
   auto model = Model();
   EngineOptions options = OneWorker();

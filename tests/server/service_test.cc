@@ -169,6 +169,23 @@ TEST_F(ServiceTest, TranslateErrors) {
   EXPECT_EQ(call(request), StatusCode::INVALID_ARGUMENT);  // nothing to translate
 }
 
+TEST_F(ServiceTest, TranslateWithAShortlistOnAVersionWithoutOneIsFailedPrecondition) {
+  // The fixture's "toy" version was published without a vocabulary shortlist.
+  ASSERT_EQ(store_->Get("toy")->shortlist(), nullptr);
+  v1::TranslateRequest request;
+  request.set_model("toy");
+  request.add_sentences("今天 天气 很 好");
+  request.mutable_options()->set_use_shortlist(true);
+  v1::TranslateResponse response;
+  auto status = Client().Translate(request, &response);
+  EXPECT_EQ(status.error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(status.error_message().find("has no vocabulary shortlist"), std::string::npos) << status.error_message();
+  request.mutable_options()->set_beam_size(3);
+  EXPECT_EQ(Client().Translate(request, &response).error_code(), StatusCode::FAILED_PRECONDITION);
+  request.mutable_options()->set_use_shortlist(false);
+  EXPECT_TRUE(Client().Translate(request, &response).ok());
+}
+
 TEST_F(ServiceTest, TranslateComputeTypes) {
   v1::TranslateRequest request;
   request.set_model("toy");
