@@ -1,7 +1,7 @@
 // Mixed-precision training GEMMs: y = x W^T + b with the matrix products in bfloat16 and the weights
 // kept in float32 (the optimiser's master copy), as autocast does on CPUs. On AVX512-BF16 machines
 // ATen runs bfloat16 matmuls through oneDNN, about 4x the float32 OpenBLAS rate for the shapes of
-// this project (docs/design.md, "Training speed"); the forward and both backward products use it.
+// this project (docs/design.md, "The attention training recipe"); the forward and both backward products use it.
 #pragma once
 
 #include <torch/torch.h>
