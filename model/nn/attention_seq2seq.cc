@@ -26,6 +26,16 @@ struct AttentionSeq2Seq::Packed : PackedDecoder {
 namespace rnn = torch::nn::utils::rnn;
 namespace F = torch::nn::functional;
 
+namespace {
+// lstm_cell's pointwise maths on pre-activations [B, 4H] (gates i, f, g, o): returns (h, c).
+// Training paths that compute the gate products themselves (bfloat16, hoisted) share it.
+std::tuple<torch::Tensor, torch::Tensor> LstmPointwise(const torch::Tensor& preactivations, const torch::Tensor& c) {
+  auto gates = preactivations.chunk(4, 1);
+  auto next_c = torch::sigmoid(gates[1]) * c + torch::sigmoid(gates[0]) * torch::tanh(gates[2]);
+  return {torch::sigmoid(gates[3]) * torch::tanh(next_c), next_c};
+}
+}  // namespace
+
 AttentionSeq2Seq::AttentionSeq2Seq(const ModelConfig& c)
     : embed_dim_(c.embed_dim),
       hidden_dim_(c.hidden_dim), num_layers_(c.num_layers), tied_(c.tie_embeddings) {
@@ -108,9 +118,8 @@ torch::Tensor AttentionSeq2Seq::Step(const EncoderOutput& encoded, DecoderState*
     } else if (mixed_precision_ && is_training()) {
       // lstm_cell's maths (gates i, f, g, o) around bfloat16 products.
       const auto& w = decoder_weights_[layer];
-      auto gates = (Project(torch::cat(input, 1), w[0], w[2]) + Project(state->h[layer], w[1], w[3])).chunk(4, 1);
-      auto c = torch::sigmoid(gates[1]) * state->c[layer] + torch::sigmoid(gates[0]) * torch::tanh(gates[2]);
-      hc = {torch::sigmoid(gates[3]) * torch::tanh(c), c};
+      hc = LstmPointwise(Project(torch::cat(input, 1), w[0], w[2]) + Project(state->h[layer], w[1], w[3]),
+                         state->c[layer]);
     } else {
       const auto& w = decoder_weights_[layer];
       hc = torch::lstm_cell(torch::cat(input, 1), {state->h[layer], state->c[layer]}, w[0], w[1], w[2], w[3]);
@@ -173,9 +182,7 @@ torch::Tensor AttentionSeq2Seq::DecoderHidden(const EncoderOutput& encoded, Deco
     auto step_input = torch::cat({state.feed, h}, 1);
     auto recurrent_gates = mixed_precision_ ? Bf16Linear(step_input, recurrent, {}, recurrent16)
                                             : F::linear(step_input, recurrent);
-    auto gates = (input_gates.select(1, t) + recurrent_gates).chunk(4, 1);  // i, f, g, o
-    c = torch::sigmoid(gates[1]) * c + torch::sigmoid(gates[0]) * torch::tanh(gates[2]);
-    h = torch::sigmoid(gates[3]) * torch::tanh(c);
+    std::tie(h, c) = LstmPointwise(input_gates.select(1, t) + recurrent_gates, c);
     outputs.push_back(Attend(encoded, h, &state, nullptr, nullptr));
   }
   return torch::stack(outputs, 1);
