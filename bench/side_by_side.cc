@@ -20,6 +20,7 @@
 #include <regex>
 #include <sstream>
 
+#include "bench/bench_report.h"
 #include "model/eval/bleu.h"
 #include "model/serve/translation_engine.h"
 #include "model/store/model_bundle.h"
@@ -27,24 +28,13 @@
 #include "model/train/trainer.h"
 
 namespace wb = wordbridge;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
 
 namespace {
 
-std::ostringstream report;  // everything said also goes to the results file
-
-void Say(const std::string& line) {
-  std::cout << line << std::endl;
-  report << line << "\n";
-}
-
-std::string Fixed(double value, int digits = 1) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(digits) << value;
-  return out.str();
-}
-
-double Seconds(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+using bench::Fixed;
+using bench::Say;
+using bench::Seconds;
 
 // One program's figures; negative = not measured.
 struct Figures {
@@ -335,6 +325,6 @@ int main(int argc, char** argv) {
   Say("(BLEU rows show the difference, speed rows the ratio wordbridge / reference; wordbridge decodes through "
       "its serving engine with the server's default layout, " + std::to_string(threads) +
       " workers x 1 thread; the reference decodes beam 5 one sentence at a time only)");
-  if (!results_path.empty()) std::ofstream(results_path) << report.str();
+  if (!results_path.empty()) std::ofstream(results_path) << bench::Report().str();
   return 0;
 }

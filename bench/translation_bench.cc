@@ -15,6 +15,7 @@
 #include <regex>
 #include <sstream>
 
+#include "bench/bench_report.h"
 #include "model/eval/bleu.h"
 #include "model/serve/translation_engine.h"
 #include "model/store/model_bundle.h"
@@ -22,24 +23,13 @@
 #include "model/train/trainer.h"
 
 namespace wb = wordbridge;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
 
 namespace {
 
-std::ostringstream report;  // everything printed also goes to the results file
-
-void Say(const std::string& line) {
-  std::cout << line << std::endl;
-  report << line << "\n";
-}
-
-std::string Fixed(double value, int digits = 1) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(digits) << value;
-  return out.str();
-}
-
-double Seconds(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+using bench::Fixed;
+using bench::Say;
+using bench::Seconds;
 
 // Best of a few runs of an n x n float matmul.
 double MeasureMatmulGflops(int64_t n) {
@@ -268,6 +258,6 @@ int main(int argc, char** argv) {
         Fixed(greedy64_w.sentences_per_second, 1) + " sent/s (BLEU " + Fixed(greedy64_w.bleu, 2) + "), beam 5 batch 64 " +
         Fixed(beam5_w.sentences_per_second, 1) + " sent/s (BLEU " + Fixed(beam5_w.bleu, 2) + ")");
   }
-  if (!results_path.empty()) std::ofstream(results_path) << report.str();
+  if (!results_path.empty()) std::ofstream(results_path) << bench::Report().str();
   return 0;
 }
