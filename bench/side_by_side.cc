@@ -188,6 +188,7 @@ int main(int argc, char** argv) {
   app.add_option("--hidden-dim", config.hidden_dim, "decoder units; the encoder has half per direction");
   app.add_option("--dropout", config.dropout);
   app.add_option("--vocab", config.max_vocab_size);
+  app.add_option("--bridge", config.bridge);
   app.add_option("--lr", options.learning_rate);
   app.add_option("--clip", options.clip_norm);
   app.add_option("--label-smoothing", options.label_smoothing);

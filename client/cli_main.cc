@@ -101,6 +101,7 @@ struct TrainArgs {
   std::string precision;
   int64_t seed = 0;
   bool tie = false;
+  std::string bridge;  // "on", "off" or empty (the architecture's default)
 };
 
 int RunTrain(WordBridgeClient& client, const TrainArgs& a) {
@@ -126,6 +127,7 @@ int RunTrain(WordBridgeClient& client, const TrainArgs& a) {
   c->set_num_layers(a.layers);
   c->set_dropout(a.dropout);
   c->set_tie_embeddings(a.tie);
+  if (!a.bridge.empty()) c->set_bridge(a.bridge == "on");
   c->set_max_vocab_size(a.vocab_size);
   c->set_min_frequency(a.min_freq);
   auto* o = request.mutable_options();
@@ -392,6 +394,8 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--layers", train.layers, "LSTM layers");
   train_cmd->add_option("--dropout", train.dropout, "dropout (attention)");
   train_cmd->add_flag("--tie", train.tie, "tie decoder embeddings and output layer (attention)");
+  train_cmd->add_option("--bridge", train.bridge, "learned bridge from encoder to decoder state (attention)")
+      ->check(CLI::IsMember({"on", "off"}));
   train_cmd->add_option("--vocab-size", train.vocab_size, "vocabulary cap / sentencepiece size");
   train_cmd->add_option("--min-freq", train.min_freq, "minimum token frequency");
   train_cmd->add_option("--clip", train.clip, "gradient norm clipping");

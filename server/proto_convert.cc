@@ -12,6 +12,7 @@ ModelConfig ConfigFromProto(const v1::ModelConfig& p) {
   if (p.num_layers() != 0) config.num_layers = p.num_layers();
   if (p.dropout() != 0) config.dropout = p.dropout();
   if (p.tie_embeddings()) config.tie_embeddings = true;
+  if (p.has_bridge()) config.bridge = p.bridge();
   if (p.max_vocab_size() != 0) config.max_vocab_size = p.max_vocab_size();
   if (p.min_frequency() != 0) config.min_frequency = p.min_frequency();
   config.Validate();
@@ -26,6 +27,7 @@ void ConfigToProto(const ModelConfig& c, v1::ModelConfig* p) {
   p->set_num_layers(static_cast<int32_t>(c.num_layers));
   p->set_dropout(static_cast<float>(c.dropout));
   p->set_tie_embeddings(c.tie_embeddings);
+  p->set_bridge(c.bridge);
   p->set_max_vocab_size(static_cast<int32_t>(c.max_vocab_size));
   p->set_min_frequency(static_cast<int32_t>(c.min_frequency));
 }

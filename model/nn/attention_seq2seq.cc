@@ -73,6 +73,10 @@ AttentionSeq2Seq::AttentionSeq2Seq(const ModelConfig& c)
     output_ = register_module("output", torch::nn::Linear(c.hidden_dim, c.target_vocab_size));
   }
   dropout_ = register_module("dropout", torch::nn::Dropout(c.dropout));
+  if (c.bridge) {
+    bridge_h_ = register_module("bridge_h", torch::nn::Linear(c.hidden_dim, c.hidden_dim));
+    bridge_c_ = register_module("bridge_c", torch::nn::Linear(c.hidden_dim, c.hidden_dim));
+  }
   layer_dropout_ = lstm_dropout;
   for (int64_t layer = 0; layer < c.num_layers; ++layer) {
     const std::string suffix = "_l" + std::to_string(layer);
@@ -96,8 +100,12 @@ DecoderState AttentionSeq2Seq::Encode(const torch::Tensor& source, const torch::
     return s.view({num_layers_, 2, batch, hidden_dim_ / 2}).permute({0, 2, 1, 3}).reshape(
         {num_layers_, batch, hidden_dim_});
   };
-  DecoderState state{join(std::get<0>(std::get<1>(result))), join(std::get<1>(std::get<1>(result))),
-                     torch::zeros({source.size(0), hidden_dim_}, memory.options())};
+  auto h = join(std::get<0>(std::get<1>(result))), c = join(std::get<1>(std::get<1>(result)));
+  if (bridge_h_) {  // per layer: the Linear maps the last dimension
+    h = torch::tanh(bridge_h_(h));
+    c = bridge_c_(c);
+  }
+  DecoderState state{h, c, torch::zeros({source.size(0), hidden_dim_}, memory.options())};
   out->memory = dropout_(memory);  // the attention's keys and values, regularised like its inputs
   out->source_mask = source.ne(0);
   out->context = state.h[-1];

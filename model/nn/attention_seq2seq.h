@@ -1,5 +1,6 @@
 // The "attention" architecture: a bidirectional LSTM encoder (hidden_dim/2 per direction, so its
-// outputs and final states are hidden_dim wide and initialise the decoder directly) and an LSTM decoder
+// outputs and final states are hidden_dim wide and initialise the decoder, directly or through a learned
+// bridge) and an LSTM decoder
 // with Luong "general" attention and input feeding; dropout; optionally tied target embeddings.
 #pragma once
 
@@ -56,6 +57,8 @@ class AttentionSeq2Seq : public Seq2SeqNet {
   torch::nn::Linear attention_out_{nullptr};  // W_c of tanh(W_c [context; h_t])
   torch::nn::Linear to_embedding_{nullptr};   // tied and hidden != embed: H -> E before the output
   torch::nn::Linear output_{nullptr};         // untied output layer
+  torch::nn::Linear bridge_h_{nullptr};       // ModelConfig::bridge: encoder final h -> decoder h
+  torch::nn::Linear bridge_c_{nullptr};       // and c -> c
   torch::Tensor output_bias_;                 // tied output layer's bias
   torch::nn::Dropout dropout_{nullptr};
   // decoder_'s parameters per layer (w_ih, w_hh, b_ih, b_hh), aliases used by Step.

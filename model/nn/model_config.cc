@@ -16,6 +16,7 @@ ModelConfig ModelConfig::ForArchitecture(const std::string& architecture) {
     config.hidden_dim = 256;
     config.dropout = 0.2;
     config.tie_embeddings = true;
+    config.bridge = true;
     config.max_vocab_size = 8000;
   }
   return config;
@@ -47,7 +48,8 @@ std::string ModelConfig::ToJson() const {
   nlohmann::json j = {{"architecture", architecture},     {"tokenizer", tokenizer},
                       {"embed_dim", embed_dim},           {"hidden_dim", hidden_dim},
                       {"num_layers", num_layers},         {"dropout", dropout},
-                      {"tie_embeddings", tie_embeddings}, {"max_vocab_size", max_vocab_size},
+                      {"tie_embeddings", tie_embeddings}, {"bridge", bridge},
+                      {"max_vocab_size", max_vocab_size},
                       {"min_frequency", min_frequency},   {"source_vocab_size", source_vocab_size},
                       {"target_vocab_size", target_vocab_size}};
   return j.dump(2) + "\n";
@@ -64,6 +66,7 @@ ModelConfig ModelConfig::FromJson(const std::string& text) {
     config.num_layers = j.at("num_layers").get<int64_t>();
     config.dropout = j.at("dropout").get<double>();
     config.tie_embeddings = j.at("tie_embeddings").get<bool>();
+    config.bridge = j.value("bridge", false);  // versions written before the bridge existed have none
     config.max_vocab_size = j.at("max_vocab_size").get<int64_t>();
     config.min_frequency = j.at("min_frequency").get<int64_t>();
     config.source_vocab_size = j.at("source_vocab_size").get<int64_t>();

@@ -23,6 +23,9 @@ struct ModelConfig {
   double dropout = 0.0;
   // Attention only: the output layer reuses the target embedding table.
   bool tie_embeddings = false;
+  // Attention only: the decoder starts from a learned bridge of the encoder's final states,
+  // h = tanh(W_h h_enc + b_h), c = W_c c_enc + b_c, instead of those states as they are.
+  bool bridge = false;
   // Tokens kept per side besides the specials; 0 = all (sentencepiece: its vocabulary size).
   int64_t max_vocab_size = 0;
   // Tokens seen fewer times are dropped (map to <UNK>).

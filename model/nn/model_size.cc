@@ -24,6 +24,7 @@ int64_t ParameterCount(const ModelConfig& c) {
   for (int64_t l = 0; l < layers; ++l) count += 2 * LstmLayer(l == 0 ? e : h, h / 2);
   for (int64_t l = 0; l < layers; ++l) count += LstmLayer(l == 0 ? e + h : h, h);
   count += h * h + 2 * h * h;  // W_a and W_c
+  if (c.bridge) count += 2 * (h * h + h);  // the bridge's two Linear layers
   if (c.tie_embeddings) {
     if (h != e) count += h * e;  // the projection to the embedding width
     count += vt;                 // the output bias

@@ -32,6 +32,9 @@ TEST(ModelSizeTest, ParameterCountMatchesTheNetworksThatAreBuilt) {
     EXPECT_EQ(ParameterCount(config), CountedParameters(config))
         << config.architecture << " layers " << config.num_layers << " tied " << config.tie_embeddings;
   }
+  auto bridged = Sized("attention", 8, 12, 2, true);
+  bridged.bridge = true;
+  EXPECT_EQ(ParameterCount(bridged), CountedParameters(bridged));
 }
 
 TEST(ModelSizeTest, TrainingMemoryCountsWeightsGradientsAdamAndActivations) {

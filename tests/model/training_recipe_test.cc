@@ -2,6 +2,8 @@
 // a toy model still learns with them.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "model/nn/attention_seq2seq.h"
 #include "model/nn/mixed_precision.h"
 #include "tests/model/test_util.h"
@@ -97,13 +99,47 @@ TEST(InitializationTest, UniformRangeZeroBiasesAndZeroPadRows) {
 }
 
 TEST(TrainingRecipeTest, ToyModelLearnsWithUniformInitAndMixedPrecision) {
-  auto options = SmallAttentionSchedule(60);
+  auto options = SmallAttentionSchedule(120);  // at init 0.1 the bridge starts small: more epochs on 5 pairs
   options.init_range = 0.1;
   options.mixed_precision = true;
   auto bundle = TrainToy(SmallAttentionConfig(0.0), options);
   EXPECT_LT(bundle->metrics().at("train_loss"), 0.5);
   EXPECT_EQ(bundle->training().at("init_range"), 0.1);
   EXPECT_EQ(bundle->training().at("mixed_precision"), 1.0);
+}
+
+TEST(BridgeTest, ConfigRoundTripsAndConfigsWrittenBeforeItHaveNone) {
+  auto config = SmallAttentionConfig(0.0);
+  config.bridge = true;
+  EXPECT_TRUE(ModelConfig::FromJson(config.ToJson()).bridge);
+  config.bridge = false;
+  EXPECT_FALSE(ModelConfig::FromJson(config.ToJson()).bridge);
+  // A config.json from before the field existed: the network it describes has no bridge.
+  auto json = nlohmann::json::parse(config.ToJson());
+  json.erase("bridge");
+  EXPECT_FALSE(ModelConfig::FromJson(json.dump()).bridge);
+}
+
+TEST(BridgeTest, BridgedDecoderStartsFromTheBridgeAndLearns) {
+  auto config = SmallAttentionConfig(0.0);
+  config.source_vocab_size = config.target_vocab_size = 20;
+  config.bridge = false;
+  torch::manual_seed(4);
+  auto plain = std::make_shared<AttentionSeq2Seq>(config);
+  config.bridge = true;
+  torch::manual_seed(4);
+  auto bridged = std::make_shared<AttentionSeq2Seq>(config);
+  EXPECT_EQ(bridged->parameters().size(), plain->parameters().size() + 4);  // two weights, two biases
+  InitializeUniform(*bridged, 0.3);
+  bridged->eval();
+  auto source = torch::randint(4, 20, {2, 5}, torch::kInt64);
+  EncoderOutput encoded;
+  auto state = bridged->Encode(source, torch::tensor({5, 5}, torch::kInt64), &encoded);
+  // The decoder starts from tanh(W_h h_enc + b_h), so h lies in (-1, 1).
+  EXPECT_LT(state.h.abs().max().item<double>(), 1.0);
+  auto trained = TrainToy(config, SmallAttentionSchedule(60));
+  EXPECT_LT(trained->metrics().at("train_loss"), 0.5);
+  EXPECT_TRUE(trained->config().bridge);
 }
 
 }  // namespace
