@@ -62,7 +62,9 @@ COPY deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 RUN chmod 0755 /usr/local/bin/docker-entrypoint.sh
 
 # Flags of wordbridge-server, mapped by the entrypoint (see deploy/docker-entrypoint.sh).
-# WORDBRIDGE_THREADS empty = number of cores the server sees.
+# WORDBRIDGE_THREADS empty = number of cores the server sees. The container listens on 0.0.0.0 (the
+# binary's own default is 127.0.0.1). TLS and the bearer token: WORDBRIDGE_TLS_CERT, WORDBRIDGE_TLS_KEY,
+# WORDBRIDGE_TLS_CLIENT_CA, WORDBRIDGE_AUTH_TOKEN_FILE, WORDBRIDGE_AUTH_ALL (deploy/README.md).
 ENV WORDBRIDGE_HOST=0.0.0.0 \
     WORDBRIDGE_PORT=50051 \
     WORDBRIDGE_MODEL_DIR=/models \
@@ -78,6 +80,7 @@ USER wordbridge:wordbridge
 
 # Shell form so a changed WORDBRIDGE_PORT (e.g. with --network host) is honoured; default 50051.
 # (podman keeps HEALTHCHECK only in docker-format images: build with BUILDAH_FORMAT=docker.)
+# Plaintext: with TLS on, override it with one that passes --tls-ca (deploy/docker-compose.tls.yml does).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD wordbridge --server 127.0.0.1:${WORDBRIDGE_PORT:-50051} health || exit 1
 
