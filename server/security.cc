@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "model/common/errors.h"
+#include "model/serve/metrics.h"
 #include "proto/credential_files.h"
 
 namespace wordbridge {
@@ -29,7 +30,8 @@ bool StartsWithIgnoringCase(std::string_view text, std::string_view prefix) {
 // (IsBlocking false): it only compares strings.
 class BearerTokenProcessor : public grpc::AuthMetadataProcessor {
  public:
-  explicit BearerTokenProcessor(std::shared_ptr<const AccessPolicy> policy) : policy_(std::move(policy)) {}
+  BearerTokenProcessor(std::shared_ptr<const AccessPolicy> policy, MetricsRegistry* metrics)
+      : policy_(std::move(policy)), metrics_(metrics) {}
 
   bool IsBlocking() const override { return false; }
 
@@ -45,6 +47,12 @@ class BearerTokenProcessor : public grpc::AuthMetadataProcessor {
     try {
       policy_->Check(method, header == metadata.end() ? nullptr : &value);
     } catch (const UnauthenticatedError& e) {
+      if (metrics_) {
+        // The handler never runs, so count the refusal here, with the labels the service uses.
+        metrics_->GetCounter("wordbridge_rpc_requests_total", "RPCs handled, by method and status code",
+                             {{"method", std::string(ShortName(method))}, {"code", "UNAUTHENTICATED"}})
+            .Increment();
+      }
       return {grpc::StatusCode::UNAUTHENTICATED, e.what()};
     }
     // Handlers never see the token, so nothing downstream can log it.
@@ -54,6 +62,7 @@ class BearerTokenProcessor : public grpc::AuthMetadataProcessor {
 
  private:
   std::shared_ptr<const AccessPolicy> policy_;
+  MetricsRegistry* metrics_;
 };
 
 }  // namespace
@@ -102,12 +111,11 @@ void AccessPolicy::Check(std::string_view method, const std::string_view* author
 std::string ServerSecurity::Describe() const {
   std::string text = !tls ? "plaintext (no TLS)" : client_certificates ? "TLS with client certificates" : "TLS";
   if (!policy || !policy->enabled()) return text + "; no token";
-  const bool all = policy->Protects("/wordbridge.v1.WordBridge/ListModels");
-  return text + "; bearer token required for " + (all ? "every RPC but health" : "admin RPCs") +
+  return text + "; bearer token required for " + (policy->auth_all() ? "every RPC but health" : "admin RPCs") +
          (policy_in_transport ? "" : " (checked in the handlers)");
 }
 
-ServerSecurity MakeServerSecurity(const SecurityOptions& options) {
+ServerSecurity MakeServerSecurity(const SecurityOptions& options, MetricsRegistry* metrics) {
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
     throw InvalidArgumentError("--tls-cert and --tls-key go together: give both (the certificate and its key) or neither");
   }
@@ -138,7 +146,7 @@ ServerSecurity MakeServerSecurity(const SecurityOptions& options) {
   security.tls = true;
   security.client_certificates = !options.tls_client_ca_file.empty();
   if (security.policy->enabled()) {
-    security.credentials->SetAuthMetadataProcessor(std::make_shared<BearerTokenProcessor>(security.policy));
+    security.credentials->SetAuthMetadataProcessor(std::make_shared<BearerTokenProcessor>(security.policy, metrics));
     security.policy_in_transport = true;
   }
   return security;

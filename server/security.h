@@ -21,6 +21,8 @@
 
 namespace wordbridge {
 
+class MetricsRegistry;
+
 struct SecurityOptions {
   // The server's certificate chain and private key (PEM); both or neither. With them the server speaks TLS only.
   std::string tls_cert_file;
@@ -55,6 +57,7 @@ class AccessPolicy {
   AccessPolicy(std::string token, bool auth_all);
 
   bool enabled() const { return !token_.empty(); }
+  bool auth_all() const { return auth_all_; }
   // Does `method` ("/package.Service/Method") need the token? An unknown (empty) method does, when
   // there is a token: refuse rather than guess.
   bool Protects(std::string_view method) const;
@@ -83,7 +86,9 @@ struct ServerSecurity {
 
 // Reads and checks every file named in `options` and builds the credentials. Throws
 // InvalidArgumentError for a bad combination of flags, std::runtime_error for a missing, unreadable,
-// empty or malformed file (naming the flag and the path).
-ServerSecurity MakeServerSecurity(const SecurityOptions& options);
+// empty or malformed file (naming the flag and the path). Calls the credentials refuse are counted in
+// `metrics` (may be null) as wordbridge_rpc_requests_total{code="UNAUTHENTICATED"}, as the service
+// counts the ones it refuses.
+ServerSecurity MakeServerSecurity(const SecurityOptions& options, MetricsRegistry* metrics = nullptr);
 
 }  // namespace wordbridge

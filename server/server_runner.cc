@@ -37,7 +37,7 @@ ServerRunner::~ServerRunner() {
 
 void ServerRunner::Start() {
   // Credentials first: a bad certificate or token file fails start-up before models load.
-  const ServerSecurity security = MakeServerSecurity(options_.security);
+  const ServerSecurity security = MakeServerSecurity(options_.security, &metrics_);
   if (security.policy->enabled() && !security.tls && options_.host != "127.0.0.1" && options_.host != "localhost" &&
       options_.host != "::1") {
     std::cerr << "warning: --auth-token-file without TLS: the token crosses the network in the clear; "

@@ -249,6 +249,11 @@ TEST_P(TokenTest, TrainNeedsTheRightTokenReadOnlyRpcsDoNot) {
   EXPECT_EQ(wrong.error_message().find("not-the-token"), std::string::npos) << "the message shows the token";
   EXPECT_FALSE(accepted);
   EXPECT_FALSE(runner_->store().Has(Model()));
+  // Refusals are counted like any other status, whichever side refused them.
+  EXPECT_EQ(runner_->metrics()
+                .GetCounter("wordbridge_rpc_requests_total", "", {{"method", "Train"}, {"code", "UNAUTHENTICATED"}})
+                .value(),
+            2.0);
 
   auto right = Train(WithToken(kToken), Model(), &accepted);
   EXPECT_TRUE(right.ok()) << right.error_message();
