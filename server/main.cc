@@ -52,8 +52,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1024, 2047 * 1024 * 1024));
   app.add_option("--max-model-bytes", options.limits.max_model_bytes,
-                 "refuse Train requests whose model needs more memory to train than this (0 = no limit; "
-                 "default: half the machine's memory)")
+                 "refuse Train requests whose model needs more memory to train than this, and stored "
+                 "versions whose weights or files exceed it (0 = no limit; default: half the machine's memory)")
       ->capture_default_str();
   app.add_flag("--bootstrap-toy", options.bootstrap_toy, "train the seed's toy model 'toy' if missing");
   auto& security = options.security;

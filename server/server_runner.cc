@@ -55,7 +55,9 @@ void ServerRunner::Start() {
   // One budget for every compute thread: translation workers take threads_per_worker slots per batch,
   // training jobs one slot each while one is free beyond a worker's share.
   slots_ = std::make_unique<ComputeSlots>(std::max(threads, engine_options.threads_per_worker));
-  store_ = std::make_unique<ModelStore>(options_.model_dir);
+  // The training budget also bounds what a stored version may need: a version this server cannot
+  // serve is refused before its network is made.
+  store_ = std::make_unique<ModelStore>(options_.model_dir, options_.limits.max_model_bytes);
   for (const auto& problem : store_->LoadAll()) std::cerr << "warning: " << problem << std::endl;
   if (options_.bootstrap_toy && !store_->Has("toy")) {
     std::cerr << "training the seed's toy model 'toy' (a few seconds)..." << std::endl;
