@@ -12,7 +12,7 @@ RUN apt-get update \
       libtorch-dev libdnnl-dev libfaiss-dev libopenblas-dev \
       libgrpc++-dev libgrpc-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
       libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev \
-      libicu-dev libsentencepiece-dev libabsl-dev libcpp-httplib-dev \
+      libicu-dev libsentencepiece-dev libabsl-dev libcpp-httplib-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 
 ########## compile ##########
@@ -40,11 +40,12 @@ ARG DEBIAN_FRONTEND=noninteractive
 # libtorch1.13 is the runtime package of libtorch-dev; FAISS is linked statically (Debian ships only
 # libfaiss.a) and needs libblas.so.3/liblapack.so.3, which libopenblas0-openmp provides. OpenBLAS must be
 # installed explicitly: with the reference libblas3 LibTorch matmuls are ~15x slower. libdnnl2 (oneDNN,
-# called directly for decoding's packed products) comes with libtorch1.13.
+# called directly for decoding's packed products) comes with libtorch1.13. libssl3 holds libcrypto (SHA-256
+# of the model store's manifests; gRPC loads it too).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libtorch1.13 libopenblas0-openmp libgomp1 \
-      libgrpc++1.51 libprotobuf32 libicu72 libsentencepiece0 libcpp-httplib0.11 \
+      libgrpc++1.51 libprotobuf32 libicu72 libsentencepiece0 libcpp-httplib0.11 libssl3 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/cache/apt/*.bin \
  && groupadd --system --gid 10001 wordbridge \
  && useradd --system --uid 10001 --gid wordbridge --home-dir /nonexistent --no-create-home \
@@ -62,7 +63,9 @@ COPY deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 RUN chmod 0755 /usr/local/bin/docker-entrypoint.sh
 
 # Flags of wordbridge-server, mapped by the entrypoint (see deploy/docker-entrypoint.sh).
-# WORDBRIDGE_THREADS empty = number of cores the server sees.
+# WORDBRIDGE_THREADS empty = number of cores the server sees. The container listens on 0.0.0.0 (the
+# binary's own default is 127.0.0.1). TLS and the bearer token: WORDBRIDGE_TLS_CERT, WORDBRIDGE_TLS_KEY,
+# WORDBRIDGE_TLS_CLIENT_CA, WORDBRIDGE_AUTH_TOKEN_FILE, WORDBRIDGE_AUTH_ALL (deploy/README.md).
 ENV WORDBRIDGE_HOST=0.0.0.0 \
     WORDBRIDGE_PORT=50051 \
     WORDBRIDGE_MODEL_DIR=/models \
@@ -78,6 +81,7 @@ USER wordbridge:wordbridge
 
 # Shell form so a changed WORDBRIDGE_PORT (e.g. with --network host) is honoured; default 50051.
 # (podman keeps HEALTHCHECK only in docker-format images: build with BUILDAH_FORMAT=docker.)
+# Plaintext: with TLS on, override it with one that passes --tls-ca (deploy/docker-compose.tls.yml does).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD wordbridge --server 127.0.0.1:${WORDBRIDGE_PORT:-50051} health || exit 1
 

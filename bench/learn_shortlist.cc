@@ -6,10 +6,12 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "model/common/file_util.h"
 #include "model/decode/shortlist.h"
 #include "model/nn/model_config.h"
+#include "model/store/manifest.h"
 #include "model/text/tokenizer.h"
 #include "model/text/vocabulary.h"
 #include "model/train/corpus.h"
@@ -61,6 +63,8 @@ int main(int argc, char** argv) {
   const double learn_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::string bytes = table->Serialize();
   wb::WriteFileAtomically(out + "/" + wb::LexicalShortlist::kFileName, bytes);
+  // A version with a manifest refuses files it does not list: list the new file in it.
+  if (std::filesystem::exists(out + "/" + wb::kManifestFileName)) wb::WriteManifest(out);
 
   int64_t with_candidates = 0, candidates = 0;
   for (int64_t s = 0; s < table->source_vocab_size(); ++s) {

@@ -15,7 +15,6 @@
 #include "client/wordbridge_client.h"
 #include "model/eval/bleu.h"
 #include "model/train/corpus.h"
-#include "proto/grpc_settings.h"
 
 namespace {
 
@@ -288,7 +287,7 @@ struct LoadArgs {
 
 // Sends load from --input's sentences and prints the report. Failed calls are part of the measurement, so
 // they show in the report and do not change the exit code; an empty input or bad options are usage errors.
-int RunLoadCommand(const std::string& server, LoadArgs a) {
+int RunLoadCommand(const wordbridge::ChannelOptions& channel_options, LoadArgs a) {
   if (a.options.total_calls == 0 && a.options.duration_seconds == 0) {
     std::cerr << "error: give --total N or --duration S (or both)" << std::endl;
     return 2;
@@ -303,8 +302,7 @@ int RunLoadCommand(const std::string& server, LoadArgs a) {
     return 2;
   }
   wordbridge::ValidateLoadOptions(a.options);
-  auto channel = grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), wordbridge::ClientChannelArguments());
-  const auto report = wordbridge::RunLoad(channel, a.options);
+  const auto report = wordbridge::RunLoad(wordbridge::MakeChannel(channel_options), a.options);
   if (!a.json) {
     std::cout << wordbridge::FormatLoadReport(report);
     return 0;
@@ -345,6 +343,17 @@ int RunSplit(const std::string& corpus, double dev, double test, uint64_t seed, 
   return 0;
 }
 
+// A token sent without TLS to another machine can be read on the way: say so (loopback is fine).
+void WarnAboutPlaintextToken(const wordbridge::ChannelOptions& options) {
+  if (options.auth_token.empty() || options.UsesTls()) return;
+  const std::string& target = options.target;
+  for (const char* local : {"localhost:", "127.0.0.1:", "[::1]:", "unix:"}) {
+    if (target.rfind(local, 0) == 0) return;
+  }
+  std::cerr << "warning: sending the auth token to " << target << " without TLS; add --tls-ca FILE (or --tls)"
+            << std::endl;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -354,6 +363,16 @@ int main(int argc, char** argv) {
   double timeout_seconds = 600;
   app.add_option("--server", server, "server address HOST:PORT")->capture_default_str();
   app.add_option("--timeout", timeout_seconds, "deadline in seconds for non-training calls")->capture_default_str();
+  wordbridge::ChannelOptions channel_options;
+  std::string auth_token_file;
+  app.add_flag("--tls", channel_options.tls, "connect with TLS, trusting the system's CAs (implied by --tls-*)");
+  app.add_option("--tls-ca", channel_options.tls_ca_file, "connect with TLS, trusting the CAs in this PEM file");
+  app.add_option("--tls-cert", channel_options.tls_cert_file, "client certificate chain for mTLS (PEM; needs --tls-key)");
+  app.add_option("--tls-key", channel_options.tls_key_file, "private key of --tls-cert (PEM)");
+  app.add_option("--tls-server-name", channel_options.tls_server_name,
+                 "name to expect in the server's certificate instead of the --server host");
+  app.add_option("--auth-token-file", auth_token_file,
+                 "send 'authorization: Bearer <token>' with this file's token (default: $WORDBRIDGE_AUTH_TOKEN)");
 
   TrainArgs train;
   auto* train_cmd = app.add_subcommand("train", "train a model and publish it on the server");
@@ -486,8 +505,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (split_cmd->parsed()) return RunSplit(split_corpus, dev_fraction, test_fraction, split_seed, split_prefix);
-    if (load_cmd->parsed()) return RunLoadCommand(server, load);
-    WordBridgeClient client(server);
+    channel_options.target = server;
+    channel_options.auth_token = wordbridge::ResolveAuthToken(auth_token_file);
+    WarnAboutPlaintextToken(channel_options);
+    if (load_cmd->parsed()) return RunLoadCommand(channel_options, load);
+    WordBridgeClient client(channel_options);
     client.set_timeout(std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000)));
     if (train_cmd->parsed()) return RunTrain(client, train);
     if (translate_cmd->parsed()) return RunTranslate(client, tr);

@@ -1,16 +1,88 @@
 #include "client/wordbridge_client.h"
 
-#include "proto/grpc_settings.h"
+#include <grpcpp/support/client_interceptor.h>
+
+#include <cstdlib>
+#include <stdexcept>
+
+#include "proto/credential_files.h"
 
 namespace wordbridge {
 
 namespace {
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), ClientChannelArguments());
+
+// Adds the bearer token to every call's metadata. An interceptor rather than call credentials: gRPC
+// sends call credentials over TLS channels only, and a token is also useful against a local plaintext
+// server (the policy is the server's; server/security.h).
+class BearerTokenInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit BearerTokenInterceptor(const std::string* value) : value_(value) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->insert({kAuthorizationHeader, *value_});
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string* value_;
+};
+
+class BearerTokenInterceptorFactory : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit BearerTokenInterceptorFactory(const std::string& token) : value_(kBearerPrefix + token) {}
+
+  grpc::experimental::Interceptor* CreateClientInterceptor(grpc::experimental::ClientRpcInfo*) override {
+    return new BearerTokenInterceptor(&value_);
+  }
+
+ private:
+  const std::string value_;  // "Bearer <token>"; the factory lives as long as the channel
+};
+
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const ChannelOptions& options) {
+  if (!options.UsesTls()) return grpc::InsecureChannelCredentials();
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    throw std::runtime_error("--tls-cert and --tls-key go together: give both (the client certificate and its key) or neither");
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!options.tls_ca_file.empty()) ssl.pem_root_certs = ReadPemFile(options.tls_ca_file, "--tls-ca");
+  if (!options.tls_cert_file.empty()) {
+    ssl.pem_private_key = ReadPemFile(options.tls_key_file, "--tls-key");
+    ssl.pem_cert_chain = ReadPemFile(options.tls_cert_file, "--tls-cert");
+  }
+  return grpc::SslCredentials(ssl);
 }
+
 }  // namespace
 
-WordBridgeClient::WordBridgeClient(const std::string& target) : WordBridgeClient(MakeChannel(target)) {}
+bool ChannelOptions::UsesTls() const {
+  return tls || !tls_ca_file.empty() || !tls_cert_file.empty() || !tls_key_file.empty() || !tls_server_name.empty();
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const ChannelOptions& options) {
+  auto credentials = ChannelCredentials(options);
+  grpc::ChannelArguments args = ClientChannelArguments(options.max_message_bytes);
+  if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
+  if (options.auth_token.empty()) return grpc::CreateCustomChannel(options.target, credentials, args);
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<BearerTokenInterceptorFactory>(
+      CheckedToken(options.auth_token, "the auth token")));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(options.target, credentials, args,
+                                                                 std::move(interceptors));
+}
+
+std::string ResolveAuthToken(const std::string& token_file) {
+  if (!token_file.empty()) return ReadTokenFile(token_file, "--auth-token-file");
+  const char* from_environment = std::getenv("WORDBRIDGE_AUTH_TOKEN");
+  if (from_environment == nullptr || *from_environment == '\0') return "";
+  return CheckedToken(from_environment, "WORDBRIDGE_AUTH_TOKEN");
+}
+
+WordBridgeClient::WordBridgeClient(const std::string& target) : WordBridgeClient(ChannelOptions{target}) {}
+
+WordBridgeClient::WordBridgeClient(const ChannelOptions& options) : WordBridgeClient(MakeChannel(options)) {}
 
 WordBridgeClient::WordBridgeClient(std::shared_ptr<grpc::Channel> channel)
     : channel_(std::move(channel)),

@@ -11,14 +11,49 @@
 #include <vector>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "proto/grpc_settings.h"
 #include "wordbridge/v1/wordbridge.grpc.pb.h"
 
 namespace wordbridge {
 
+// How to reach a server. Every channel of the client library and the CLI is made from one of these by
+// MakeChannel, so TLS, the token and the transport settings are the same for every command.
+struct ChannelOptions {
+  // HOST:PORT.
+  std::string target = "localhost:50051";
+  // TLS: on when `tls` is set or any tls_* field is given.
+  bool tls = false;
+  // CA certificates (PEM) that sign the server's certificate; empty = the system's trusted CAs.
+  std::string tls_ca_file;
+  // The client's certificate chain and key (PEM) for servers that require client certificates (mTLS);
+  // both or neither.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // The name the server's certificate must carry when it differs from the target's host (e.g. when
+  // connecting by IP address or through a tunnel).
+  std::string tls_server_name;
+  // Sent on every call as "authorization: Bearer <token>"; empty = none.
+  std::string auth_token;
+  int max_message_bytes = kDefaultMaxMessageBytes;
+
+  bool UsesTls() const;
+};
+
+// Reads the files `options` names (std::runtime_error naming the flag for a missing, unreadable or
+// malformed one) and makes the channel: TLS or plaintext, the bearer token on every call, and the
+// message limits and keepalive of proto/grpc_settings.h.
+std::shared_ptr<grpc::Channel> MakeChannel(const ChannelOptions& options);
+
+// The bearer token to send: from `token_file` (--auth-token-file) when given, otherwise from the
+// environment variable WORDBRIDGE_AUTH_TOKEN, otherwise none (empty). Throws std::runtime_error for
+// an unreadable or empty file.
+std::string ResolveAuthToken(const std::string& token_file);
+
 class WordBridgeClient {
  public:
-  // `target` is HOST:PORT.
+  // `target` is HOST:PORT; plaintext, no token.
   explicit WordBridgeClient(const std::string& target);
+  explicit WordBridgeClient(const ChannelOptions& options);
   explicit WordBridgeClient(std::shared_ptr<grpc::Channel> channel);
 
   // Deadline for unary calls; Train has none (it may run for hours).

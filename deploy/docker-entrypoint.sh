@@ -7,6 +7,29 @@
 #   anything else (wordbridge ..., bash)   -> exec'd as is
 set -eu
 
+# True when $1 (0/1/true/false/yes/no/on/off, empty = false) is on; exits for anything else ($2 names it).
+is_on() {
+  case "$(printf '%s' "$1" | tr '[:upper:]' '[:lower:]')" in
+    1|true|yes|on) return 0 ;;
+    0|false|no|off|"") return 1 ;;
+    *) echo "docker-entrypoint: $2 must be 0/1/true/false, got '$1'" >&2; exit 64 ;;
+  esac
+}
+
+# True when the file flag for variable $1 (path $2) should be passed. An empty variable passes nothing.
+# With WORDBRIDGE_SECRETS_OPTIONAL on (the Kubernetes manifests mount optional Secrets), a file that
+# does not exist leaves its flag out, so the feature is off until the Secret is created; otherwise the
+# flag is passed and the server refuses to start without the file.
+use_file() {
+  [ -n "$2" ] || return 1
+  [ -e "$2" ] && return 0
+  if is_on "${WORDBRIDGE_SECRETS_OPTIONAL:-0}" WORDBRIDGE_SECRETS_OPTIONAL; then
+    echo "docker-entrypoint: $1=$2 does not exist (its optional Secret is absent); not used" >&2
+    return 1
+  fi
+  return 0
+}
+
 if [ $# -eq 0 ] || [ "${1#-}" != "$1" ]; then
   set -- wordbridge-server "$@"
 fi
@@ -39,12 +62,28 @@ if [ "$1" = "wordbridge-server" ] || [ "$1" = "/usr/local/bin/wordbridge-server"
   if [ -n "${WORDBRIDGE_METRICS_PORT:-}" ]; then
     set -- --metrics-port "$WORDBRIDGE_METRICS_PORT" "$@"
   fi
-  case "$(printf '%s' "${WORDBRIDGE_BOOTSTRAP_TOY:-0}" | tr '[:upper:]' '[:lower:]')" in
-    1|true|yes|on) set -- --bootstrap-toy "$@" ;;
-    0|false|no|off|"") ;;
-    *) echo "docker-entrypoint: WORDBRIDGE_BOOTSTRAP_TOY must be 0/1/true/false, got '$WORDBRIDGE_BOOTSTRAP_TOY'" >&2
-       exit 64 ;;
-  esac
+  if is_on "${WORDBRIDGE_BOOTSTRAP_TOY:-0}" WORDBRIDGE_BOOTSTRAP_TOY; then
+    set -- --bootstrap-toy "$@"
+  fi
+  # TLS (certificate and key, PEM), client certificates (mTLS) and the bearer token: paths inside the
+  # container. The server never prints the token.
+  if use_file WORDBRIDGE_TLS_CERT "${WORDBRIDGE_TLS_CERT:-}"; then
+    set -- --tls-cert "$WORDBRIDGE_TLS_CERT" "$@"
+  fi
+  if use_file WORDBRIDGE_TLS_KEY "${WORDBRIDGE_TLS_KEY:-}"; then
+    set -- --tls-key "$WORDBRIDGE_TLS_KEY" "$@"
+  fi
+  if use_file WORDBRIDGE_TLS_CLIENT_CA "${WORDBRIDGE_TLS_CLIENT_CA:-}"; then
+    set -- --tls-client-ca "$WORDBRIDGE_TLS_CLIENT_CA" "$@"
+  fi
+  if use_file WORDBRIDGE_AUTH_TOKEN_FILE "${WORDBRIDGE_AUTH_TOKEN_FILE:-}"; then
+    set -- --auth-token-file "$WORDBRIDGE_AUTH_TOKEN_FILE" "$@"
+  fi
+  if is_on "${WORDBRIDGE_AUTH_ALL:-0}" WORDBRIDGE_AUTH_ALL; then
+    set -- --auth-all "$@"
+  fi
+  # 0.0.0.0 by default here, unlike the binary's 127.0.0.1: a container is reached through its
+  # published ports or its pod IP, never through its own loopback.
   exec wordbridge-server \
     --host "${WORDBRIDGE_HOST:-0.0.0.0}" \
     --port "${WORDBRIDGE_PORT:-50051}" \

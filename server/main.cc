@@ -52,10 +52,18 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1024, 2047 * 1024 * 1024));
   app.add_option("--max-model-bytes", options.limits.max_model_bytes,
-                 "refuse Train requests whose model needs more memory to train than this (0 = no limit; "
-                 "default: half the machine's memory)")
+                 "refuse Train requests whose model needs more memory to train than this, and stored "
+                 "versions whose weights or files exceed it (0 = no limit; default: half the machine's memory)")
       ->capture_default_str();
   app.add_flag("--bootstrap-toy", options.bootstrap_toy, "train the seed's toy model 'toy' if missing");
+  auto& security = options.security;
+  app.add_option("--tls-cert", security.tls_cert_file, "serve TLS with this certificate chain (PEM; needs --tls-key)");
+  app.add_option("--tls-key", security.tls_key_file, "private key of --tls-cert (PEM)");
+  app.add_option("--tls-client-ca", security.tls_client_ca_file,
+                 "require client certificates signed by these CAs (PEM; mTLS; needs --tls-cert)");
+  app.add_option("--auth-token-file", security.auth_token_file,
+                 "require 'authorization: Bearer <token>' with this file's token for admin RPCs (Train); read once");
+  app.add_flag("--auth-all", security.auth_all, "require the token for every RPC except grpc.health.v1");
   CLI11_PARSE(app, argc, argv);
   engine.compute_type = wordbridge::ParseComputeType(compute_type);
 

@@ -36,6 +36,13 @@ ServerRunner::~ServerRunner() {
 }
 
 void ServerRunner::Start() {
+  // Credentials first: a bad certificate or token file fails start-up before models load.
+  const ServerSecurity security = MakeServerSecurity(options_.security, &metrics_);
+  if (security.policy->enabled() && !security.tls && options_.host != "127.0.0.1" && options_.host != "localhost" &&
+      options_.host != "::1") {
+    std::cerr << "warning: --auth-token-file without TLS: the token crosses the network in the clear; "
+                 "add --tls-cert and --tls-key" << std::endl;
+  }
   const int threads = options_.threads > 0 ? options_.threads : static_cast<int>(std::thread::hardware_concurrency());
   torch::set_num_threads(std::max(1, threads));
   EngineOptions engine_options = options_.engine;
@@ -48,7 +55,9 @@ void ServerRunner::Start() {
   // One budget for every compute thread: translation workers take threads_per_worker slots per batch,
   // training jobs one slot each while one is free beyond a worker's share.
   slots_ = std::make_unique<ComputeSlots>(std::max(threads, engine_options.threads_per_worker));
-  store_ = std::make_unique<ModelStore>(options_.model_dir);
+  // The training budget also bounds what a stored version may need: a version this server cannot
+  // serve is refused before its network is made.
+  store_ = std::make_unique<ModelStore>(options_.model_dir, options_.limits.max_model_bytes);
   for (const auto& problem : store_->LoadAll()) std::cerr << "warning: " << problem << std::endl;
   if (options_.bootstrap_toy && !store_->Has("toy")) {
     std::cerr << "training the seed's toy model 'toy' (a few seconds)..." << std::endl;
@@ -57,14 +66,15 @@ void ServerRunner::Start() {
   engine_ = std::make_unique<TranslationEngine>(engine_options, slots_.get(), &metrics_);
   jobs_ = std::make_unique<TrainingJobs>(store_.get(), options_.max_training_jobs, slots_.get(),
                                          engine_options.threads_per_worker, &metrics_, options_.training_threads);
+  // Without TLS the credentials cannot enforce the token, so the service checks it in its handlers.
   service_ = std::make_unique<WordBridgeService>(store_.get(), jobs_.get(), engine_.get(), options_.data_dir,
-                                                 options_.limits, &metrics_);
+                                                 options_.limits, &metrics_,
+                                                 security.policy_in_transport ? nullptr : security.policy);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.host + ":" + std::to_string(options_.port), grpc::InsecureServerCredentials(),
-                           &port_);
+  builder.AddListeningPort(options_.host + ":" + std::to_string(options_.port), security.credentials, &port_);
   builder.RegisterService(service_.get());
   // Explicit message limits (inline corpora can be large; beyond the limit is RESOURCE_EXHAUSTED)
   // and keepalive that notices vanished clients (proto/grpc_settings.h).
@@ -76,7 +86,8 @@ void ServerRunner::Start() {
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kMaxIdleRpcThreads);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
-    throw FailedPreconditionError("cannot listen on " + options_.host + ":" + std::to_string(options_.port));
+    throw FailedPreconditionError("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
+                                  (security.tls ? " (or the TLS key does not match the certificate)" : ""));
   }
   server_->GetHealthCheckService()->SetServingStatus(true);
   serving_ = true;
@@ -93,7 +104,7 @@ void ServerRunner::Start() {
   std::cerr << "wordbridge-server listening on " << options_.host << ":" << port_ << " with "
             << store_->List().size() << " model(s); " << engine_options.workers << " translation worker(s) x "
             << engine_options.threads_per_worker << " thread(s) of " << threads << " compute thread(s), "
-            << ComputeTypeName(engine_options.compute_type) << " decoding"
+            << ComputeTypeName(engine_options.compute_type) << " decoding; " << security.Describe()
             << (http_ ? "; metrics on port " + std::to_string(http_->port()) : std::string()) << std::endl;
 }
 

@@ -15,14 +15,17 @@
 #include "model/serve/translation_engine.h"
 #include "model/store/model_store.h"
 #include "server/http_endpoint.h"
+#include "server/security.h"
 #include "server/training_jobs.h"
 #include "server/wordbridge_service.h"
 
 namespace wordbridge {
 
 struct ServerOptions {
-  // Address to listen on.
-  std::string host = "0.0.0.0";
+  // Address to listen on (the gRPC port and the HTTP side door). Loopback by default, so a server
+  // started by hand is not reachable from the network by accident; the container image sets 0.0.0.0
+  // (deploy/docker-entrypoint.sh).
+  std::string host = "127.0.0.1";
   // 0 picks a free port (see ServerRunner::port()).
   int port = 50051;
   // Where model versions live; created if missing.
@@ -48,6 +51,8 @@ struct ServerOptions {
   int max_message_bytes = 256 * 1024 * 1024;
   // Per-request limits of the service (sentences, neighbours, inline pairs, model memory).
   ServiceLimits limits;
+  // TLS, client certificates and the bearer token (server/security.h).
+  SecurityOptions security;
   // Train the seed's toy model as `toy` before serving if the store has none.
   bool bootstrap_toy = false;
 };

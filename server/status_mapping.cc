@@ -23,6 +23,8 @@ grpc::Status StatusFromException(std::exception_ptr error) {
     return {grpc::StatusCode::DEADLINE_EXCEEDED, e.what()};
   } catch (const UnavailableError& e) {
     return {grpc::StatusCode::UNAVAILABLE, e.what()};
+  } catch (const UnauthenticatedError& e) {
+    return {grpc::StatusCode::UNAUTHENTICATED, e.what()};
   } catch (const std::bad_alloc&) {
     return {grpc::StatusCode::RESOURCE_EXHAUSTED, "out of memory"};
   } catch (const std::exception& e) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "model/common/errors.h"
+#include "proto/credential_files.h"
 #include "server/proto_convert.h"
 #include "server/status_mapping.h"
 
@@ -39,18 +40,36 @@ std::unique_ptr<StopToken> TokenFor(grpc::ServerContext* context) {
 }  // namespace
 
 WordBridgeService::WordBridgeService(ModelStore* store, TrainingJobs* jobs, TranslationEngine* engine,
-                                     std::string data_dir, ServiceLimits limits, MetricsRegistry* metrics)
+                                     std::string data_dir, ServiceLimits limits, MetricsRegistry* metrics,
+                                     std::shared_ptr<const AccessPolicy> access)
     : store_(store),
       jobs_(jobs),
       engine_(engine),
       data_dir_(std::move(data_dir)),
       limits_(limits),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      access_(std::move(access)) {}
 
 template <typename Body>
-grpc::Status WordBridgeService::Handle(const char* method, Body&& body) {
+grpc::Status WordBridgeService::Handle(const char* method, grpc::ServerContext* context, Body&& body) {
   const auto start = std::chrono::steady_clock::now();
-  return Record(method, start, Guarded(std::forward<Body>(body)));
+  return Record(method, start, Guarded([&] {
+                  Authorize(method, context);
+                  return body();
+                }));
+}
+
+void WordBridgeService::Authorize(const char* method, grpc::ServerContext* context) const {
+  if (!access_ || !access_->enabled()) return;
+  const std::string path = std::string("/") + v1::WordBridge::service_full_name() + "/" + method;
+  const auto& metadata = context->client_metadata();
+  const auto header = metadata.find(kAuthorizationHeader);
+  if (header == metadata.end()) {
+    access_->Check(path, nullptr);
+    return;
+  }
+  const std::string_view value(header->second.data(), header->second.size());
+  access_->Check(path, &value);
 }
 
 grpc::Status WordBridgeService::Record(const char* method, std::chrono::steady_clock::time_point start,
@@ -133,6 +152,7 @@ grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::Tr
   const auto start = std::chrono::steady_clock::now();
   std::shared_ptr<TrainingJob> job;
   grpc::Status status = Guarded([&] {
+    Authorize("Train", context);
     RequireModelName(request->model());
     ModelStore::ValidateName(request->model());
     JobSpec spec;
@@ -186,7 +206,7 @@ grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::Tr
 
 grpc::Status WordBridgeService::Translate(grpc::ServerContext* context, const v1::TranslateRequest* request,
                                           v1::TranslateResponse* response) {
-  return Handle("Translate", [&] {
+  return Handle("Translate", context, [&] {
     auto bundle = Resolve(request->model(), request->version());
     if (request->sentences_size() == 0) throw InvalidArgumentError("no sentences to translate");
     if (request->sentences_size() > limits_.max_sentences) {
@@ -216,9 +236,9 @@ grpc::Status WordBridgeService::Translate(grpc::ServerContext* context, const v1
   });
 }
 
-grpc::Status WordBridgeService::GetEmbedding(grpc::ServerContext*, const v1::GetEmbeddingRequest* request,
+grpc::Status WordBridgeService::GetEmbedding(grpc::ServerContext* context, const v1::GetEmbeddingRequest* request,
                                              v1::GetEmbeddingResponse* response) {
-  return Handle("GetEmbedding", [&] {
+  return Handle("GetEmbedding", context, [&] {
     auto bundle = Resolve(request->model(), request->version());
     const Side side = SideFromProto(request->side());
     std::vector<float> values;
@@ -246,9 +266,9 @@ grpc::Status WordBridgeService::GetEmbedding(grpc::ServerContext*, const v1::Get
   });
 }
 
-grpc::Status WordBridgeService::NearestWords(grpc::ServerContext*, const v1::NearestWordsRequest* request,
+grpc::Status WordBridgeService::NearestWords(grpc::ServerContext* context, const v1::NearestWordsRequest* request,
                                              v1::NearestWordsResponse* response) {
-  return Handle("NearestWords", [&] {
+  return Handle("NearestWords", context, [&] {
     auto bundle = Resolve(request->model(), request->version());
     const Side side = SideFromProto(request->side());
     const int k = request->k() == 0 ? 10 : request->k();
@@ -295,9 +315,9 @@ grpc::Status WordBridgeService::NearestWords(grpc::ServerContext*, const v1::Nea
   });
 }
 
-grpc::Status WordBridgeService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
+grpc::Status WordBridgeService::ListModels(grpc::ServerContext* context, const v1::ListModelsRequest*,
                                            v1::ListModelsResponse* response) {
-  return Handle("ListModels", [&] {
+  return Handle("ListModels", context, [&] {
     for (const auto& summary : store_->List()) {
       auto* info = response->add_models();
       info->set_name(summary.name);

@@ -7,6 +7,7 @@
 #include "model/serve/metrics.h"
 #include "model/serve/translation_engine.h"
 #include "model/store/model_store.h"
+#include "server/security.h"
 #include "server/training_jobs.h"
 #include "wordbridge/v1/wordbridge.grpc.pb.h"
 
@@ -34,8 +35,11 @@ class WordBridgeService final : public v1::WordBridge::Service {
   // Translations and sentence vectors run on `engine`'s workers; word lookups and FAISS searches,
   // which take microseconds, run on the RPC thread so they never wait behind translation batches.
   // `metrics` (may be null) gets request counts by method and status, and latency histograms.
+  // `access` (may be null) is checked at the start of every handler: for servers whose credentials
+  // cannot enforce it (plaintext; server/security.h).
   WordBridgeService(ModelStore* store, TrainingJobs* jobs, TranslationEngine* engine, std::string data_dir,
-                    ServiceLimits limits = {}, MetricsRegistry* metrics = nullptr);
+                    ServiceLimits limits = {}, MetricsRegistry* metrics = nullptr,
+                    std::shared_ptr<const AccessPolicy> access = nullptr);
 
   grpc::Status Train(grpc::ServerContext* context, const v1::TrainRequest* request,
                      grpc::ServerWriter<v1::TrainProgress>* writer) override;
@@ -49,9 +53,11 @@ class WordBridgeService final : public v1::WordBridge::Service {
                           v1::ListModelsResponse* response) override;
 
  private:
-  // Runs a handler's body: errors become a status, and the call is counted and timed.
+  // Runs a handler's body after the access check: errors become a status, and the call is counted and timed.
   template <typename Body>
-  grpc::Status Handle(const char* method, Body&& body);
+  grpc::Status Handle(const char* method, grpc::ServerContext* context, Body&& body);
+  // Throws UnauthenticatedError when `access_` requires a token for `method` that the call lacks.
+  void Authorize(const char* method, grpc::ServerContext* context) const;
   // Counts a call that started at `start` and ended with `status`; returns the status.
   grpc::Status Record(const char* method, std::chrono::steady_clock::time_point start, grpc::Status status);
 
@@ -69,6 +75,7 @@ class WordBridgeService final : public v1::WordBridge::Service {
   std::string data_dir_;
   ServiceLimits limits_;
   MetricsRegistry* metrics_;
+  std::shared_ptr<const AccessPolicy> access_;
 };
 
 }  // namespace wordbridge

@@ -53,4 +53,11 @@ class UnavailableError : public Error {
   using Error::Error;
 };
 
+// The caller did not prove who it is: an RPC that needs a bearer token came without one, or with a
+// wrong one. Raised by the server's access check (server/security.h), not by the model library.
+class UnauthenticatedError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace wordbridge

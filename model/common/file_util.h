@@ -1,11 +1,14 @@
 // File helpers for writes that must survive a crash: temp file, fsync, rename, fsync the directory.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace wordbridge {
 
 // Replaces `path` with `contents` so that a crash leaves either the old or the new file, never a torn one.
+// A failed write removes its temp file and throws as ThrowFileError does (ResourceExhaustedError when
+// the disk or quota is full).
 void WriteFileAtomically(const std::string& path, const std::string& contents);
 // Flushes a file's data to disk.
 void SyncFile(const std::string& path);
@@ -13,5 +16,16 @@ void SyncFile(const std::string& path);
 void SyncDirectory(const std::string& dir);
 // Reads a whole file; throws NotFoundError when it cannot be opened.
 std::string ReadFile(const std::string& path);
+
+// Throws the typed error for a failed file operation: ResourceExhaustedError for ENOSPC and EDQUOT
+// (a full disk is a limit, not a bug: the caller can free space and retry), Error otherwise. The
+// message is "<what>: <strerror>".
+[[noreturn]] void ThrowFileError(const std::string& what, int error);
+
+// Fault injection for tests: WriteFileAtomically behaves as if the file system had `bytes` free
+// (shared by all writes of the process until reset), writing what fits and then failing with ENOSPC
+// as write(2) does on a full disk. Negative: no limit (the default). Works without privileges, unlike
+// a small tmpfs.
+void SetFreeSpaceForTesting(int64_t bytes);
 
 }  // namespace wordbridge

@@ -77,4 +77,25 @@ void CheckTrainingMemory(const ModelConfig& config, int64_t batch_target_tokens,
   }
 }
 
+int64_t EstimateServingMemory(const ModelConfig& c) {
+  return 4 * ParameterCount(c) + 4 * (c.source_vocab_size + c.target_vocab_size) * c.embed_dim;
+}
+
+void CheckServingMemory(const ModelConfig& config, int64_t max_bytes) {
+  constexpr int64_t kMaxVocabulary = int64_t{1} << 31;
+  for (const int64_t size : {config.source_vocab_size, config.target_vocab_size}) {
+    if (!(5 <= size && size < kMaxVocabulary)) {
+      throw FailedPreconditionError("model config: vocabulary size " + std::to_string(size) +
+                                    " is outside [5, 2^31)");
+    }
+  }
+  if (max_bytes <= 0) return;
+  const int64_t bytes = EstimateServingMemory(config);
+  if (bytes > max_bytes) {
+    throw ResourceExhaustedError("serving this model needs at least " + FormatBytes(bytes) + " for " +
+                                 std::to_string(ParameterCount(config)) + " parameters, above the server's " +
+                                 FormatBytes(max_bytes) + " budget (--max-model-bytes)");
+  }
+}
+
 }  // namespace wordbridge

@@ -31,6 +31,15 @@ TrainingMemory EstimateTrainingMemory(const ModelConfig& config, int64_t batch_t
 // max_bytes (0 = no limit).
 void CheckTrainingMemory(const ModelConfig& config, int64_t batch_target_tokens, int64_t max_bytes);
 
+// What serving a loaded version holds at least: its float32 weights and the FAISS indexes' normalised
+// copies of both embedding tables (packed decoder copies come later, per compute type, and are smaller).
+int64_t EstimateServingMemory(const ModelConfig& config);
+
+// For a config read from disk (a version this server may not have written), before its network is
+// made: FailedPreconditionError when the vocabulary sizes are outside [5, 2^31) (so no size below can
+// overflow), ResourceExhaustedError when EstimateServingMemory is above max_bytes (0 = no limit).
+void CheckServingMemory(const ModelConfig& config, int64_t max_bytes);
+
 // Bytes as "512 MiB" / "2.1 GiB".
 std::string FormatBytes(int64_t bytes);
 

@@ -10,6 +10,7 @@
 
 #include "model/common/errors.h"
 #include "model/common/file_util.h"
+#include "model/nn/model_size.h"
 
 namespace wordbridge {
 
@@ -81,9 +82,50 @@ void ModelBundle::Save(const std::string& dir) const {
   if (shortlist_) WriteFileAtomically(dir + "/" + LexicalShortlist::kFileName, shortlist_->Serialize());
 }
 
+namespace {
+
+using TensorSignature = std::pair<std::vector<int64_t>, c10::ScalarType>;
+
+// The shape and type of every parameter and buffer of `network`, by name.
+std::map<std::string, TensorSignature> TensorSignatures(const Seq2SeqNet& network) {
+  std::map<std::string, TensorSignature> signatures;
+  for (const auto& item : network.named_parameters()) {
+    signatures[item.key()] = {item.value().sizes().vec(), item.value().scalar_type()};
+  }
+  for (const auto& item : network.named_buffers()) {
+    signatures[item.key()] = {item.value().sizes().vec(), item.value().scalar_type()};
+  }
+  return signatures;
+}
+
+// Module::load replaces each tensor by the stored one without comparing shapes (Tensor::set_), so
+// hand-made weights of the wrong shape would load and then fail, or read out of bounds, at the first
+// request.
+void CheckLoadedWeights(const Seq2SeqNet& network, const std::map<std::string, TensorSignature>& expected,
+                        const std::string& dir) {
+  const auto loaded = TensorSignatures(network);
+  for (const auto& [name, signature] : expected) {
+    auto it = loaded.find(name);
+    if (it == loaded.end() || it->second != signature) {
+      throw FailedPreconditionError("model " + dir + ": weights.pt holds '" + name +
+                                    "' with a shape or type that config.json does not describe");
+    }
+  }
+}
+
+}  // namespace
+
 std::shared_ptr<const ModelBundle> ModelBundle::Load(const std::string& name, const std::string& version,
-                                                     const std::string& dir) {
-  auto config = ModelConfig::FromJson(ReadFile(dir + "/config.json"));
+                                                     const std::string& dir, int64_t max_model_bytes) {
+  ModelConfig config;
+  try {
+    config = ModelConfig::FromJson(ReadFile(dir + "/config.json"));
+  } catch (const InvalidArgumentError& e) {  // a bad stored file, not a bad request
+    throw FailedPreconditionError("model " + dir + ": bad config.json: " + e.what());
+  }
+  // Before anything whose size the config gives is read or allocated: a config.json this server did
+  // not write may describe a network larger than the machine.
+  CheckServingMemory(config, max_model_bytes);
   auto source_vocab = Vocabulary::Load(dir + "/source.vocab");
   auto target_vocab = Vocabulary::Load(dir + "/target.vocab");
   if (source_vocab.size() != config.source_vocab_size || target_vocab.size() != config.target_vocab_size) {
@@ -92,13 +134,17 @@ std::shared_ptr<const ModelBundle> ModelBundle::Load(const std::string& name, co
   std::shared_ptr<const Tokenizer> source_tokenizer = LoadTokenizer(config.tokenizer, dir + "/source");
   std::shared_ptr<const Tokenizer> target_tokenizer = LoadTokenizer(config.tokenizer, dir + "/target");
   auto network = CreateNetwork(config);
+  const auto expected = TensorSignatures(*network);
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(dir + "/weights.pt");
     network->load(archive);
   } catch (const c10::Error& e) {
     throw FailedPreconditionError("model " + dir + ": cannot load weights.pt: " + e.msg());
+  } catch (const std::exception& e) {
+    throw FailedPreconditionError("model " + dir + ": cannot load weights.pt: " + e.what());
   }
+  CheckLoadedWeights(*network, expected, dir);
   // Metrics and training settings are informational: a version without them (or saved before they
   // were recorded) still serves.
   auto metrics = ReadNumbersIfPresent(dir + "/metrics.json");
@@ -117,6 +163,30 @@ std::shared_ptr<const ModelBundle> ModelBundle::Load(const std::string& name, co
   return std::make_shared<const ModelBundle>(name, version, config, source_tokenizer, target_tokenizer,
                                              std::move(source_vocab), std::move(target_vocab), network,
                                              std::move(metrics), std::move(training), std::move(shortlist));
+}
+
+void ModelBundle::SelfCheck() const {
+  {
+    // Non-finite weights (a diverged training run, a damaged file) would answer every request with garbage.
+    c10::InferenceMode inference;
+    for (const auto& parameter : network_->parameters()) {
+      if (!torch::isfinite(parameter).all().item<bool>()) {
+        throw FailedPreconditionError("model " + name_ + " version " + version_ + " has NaN or infinite weights");
+      }
+    }
+  }
+  SourceSentence probe;
+  probe.ids = {Vocabulary::kNumSpecial};  // the first real token
+  probe.tokens = {source_vocab_.Token(Vocabulary::kNumSpecial)};
+  TranslationOptions options;
+  options.max_length = 4;
+  try {
+    if (DecodeBatch({&probe}, options).at(0).hypotheses.empty()) {
+      throw FailedPreconditionError("decoding a probe sentence gave no hypothesis");
+    }
+  } catch (const std::exception& e) {
+    throw FailedPreconditionError("model " + name_ + " version " + version_ + " fails its self-check: " + e.what());
+  }
 }
 
 std::vector<Translation> ModelBundle::Translate(const std::vector<std::string>& sentences,

@@ -121,9 +121,16 @@ class ModelBundle {
   // Writes every file of the bundle into `dir` (which must exist) and syncs them (the shortlist's
   // file only when the version has one).
   void Save(const std::string& dir) const;
-  // Loads a bundle written by Save. Throws FailedPreconditionError on a damaged bundle.
+  // Loads a bundle written by Save. Throws FailedPreconditionError on a damaged bundle (unreadable or
+  // inconsistent files, weights whose shapes config.json does not describe), and
+  // ResourceExhaustedError, before the network is made, when config.json describes a network whose
+  // weights need more than `max_model_bytes` (0 = no limit; model/nn/model_size.h).
   static std::shared_ptr<const ModelBundle> Load(const std::string& name, const std::string& version,
-                                                 const std::string& dir);
+                                                 const std::string& dir, int64_t max_model_bytes = 0);
+  // Checks that every weight is finite and decodes a one-token probe sentence (greedy, a few steps),
+  // so that a version whose files load but whose network cannot run fails before it serves.
+  // FailedPreconditionError naming the cause.
+  void SelfCheck() const;
 
   // Translates on the calling thread, batch after batch: for tests and offline tools. The server
   // goes through TranslationEngine (model/serve), which batches across requests on its own workers.

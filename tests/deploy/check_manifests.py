@@ -6,7 +6,8 @@ usage: python3 tests/deploy/check_manifests.py [REPO_ROOT]
 Parses every YAML file under deploy/ and checks that the fields which must agree across files do:
 probes vs the grpc container port, metrics port vs ConfigMap and prometheus.io annotations, Services
 vs pod labels and port, model volume vs model dir and PVC, grace period vs drain, HPA vs Deployment,
-Compose vs the same settings. Prints one line per check
+TLS and token files vs the Secret volumes that provide them, Compose (and its TLS override) vs the same
+settings. Prints one line per check
 and a final "N passed, M failed"; exits 1 when any check fails. Needs python3-yaml.
 """
 import os
@@ -207,21 +208,57 @@ def main(argv):
     c.check("metrics port = ConfigMap WORDBRIDGE_METRICS_PORT = prometheus.io annotations, != grpc", metrics)
 
     def probes():
+        # HTTP on the side door, not gRPC: the kubelet's gRPC probe cannot speak TLS, and the gRPC port
+        # speaks TLS once the wordbridge-tls Secret exists.
+        expect(metrics_port is not None, "probes need the metrics port (the HTTP side door)")
         names = []
-        for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+        for kind, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz"), ("startupProbe", "/healthz")):
             p = ctr.get(kind)
             if p is None and kind == "startupProbe":
                 continue
             expect(p is not None, "%s is missing" % kind)
-            expect("grpc" in p, "%s is not a grpc probe (%s)" % (kind, sorted(p)))
-            expect(p["grpc"]["port"] == container_port,
-                   "%s grpc port %s != containerPort %s" % (kind, p["grpc"]["port"], container_port))
-            # grpc.health.v1 overall status: no service name, or the empty one.
-            expect(p["grpc"].get("service", "") == "", "%s asks for service %r" % (kind, p["grpc"].get("service")))
-            names.append(kind)
+            expect("httpGet" in p, "%s is not an httpGet probe (%s)" % (kind, sorted(p)))
+            port_ref = p["httpGet"]["port"]
+            expect(port_ref in ("metrics", metrics_port["containerPort"]),
+                   "%s port %r is not the metrics port" % (kind, port_ref))
+            expect(p["httpGet"].get("scheme", "HTTP") == "HTTP", "%s scheme is not HTTP" % kind)
+            expect(p["httpGet"]["path"] == path, "%s path %r, expected %s" % (kind, p["httpGet"]["path"], path))
+            names.append("%s %s" % (kind, path))
         return ", ".join(names)
 
-    c.check("probes are grpc.health.v1 on the container port", probes)
+    c.check("probes are HTTP /readyz and /healthz on the metrics port", probes)
+
+    def secrets():
+        # Each file the ConfigMap names for TLS or the token lies in a read-only mount of a Secret volume
+        # that provides it (optional when WORDBRIDGE_SECRETS_OPTIONAL is on, so a plain apply works).
+        optional = str(cm.get("WORDBRIDGE_SECRETS_OPTIONAL", "0")).lower() in ("1", "true", "yes", "on")
+        vols = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+        found = []
+        for key in ("WORDBRIDGE_TLS_CERT", "WORDBRIDGE_TLS_KEY", "WORDBRIDGE_TLS_CLIENT_CA", "WORDBRIDGE_AUTH_TOKEN_FILE"):
+            path = cm.get(key)
+            expect(path, "ConfigMap has no %s" % key)
+            directory, name = os.path.split(path)
+            mounts = [m for m in ctr.get("volumeMounts", []) if m["mountPath"].rstrip("/") == directory]
+            expect(len(mounts) == 1, "%s=%s: no volumeMount at %s" % (key, path, directory))
+            expect(mounts[0].get("readOnly") is True, "the mount at %s is not readOnly" % directory)
+            vol = vols.get(mounts[0]["name"])
+            expect(vol is not None and "secret" in vol, "%s=%s is not mounted from a Secret" % (key, path))
+            secret = vol["secret"]
+            items = secret.get("items")
+            expect(items is None or name in [i["path"] for i in items],
+                   "Secret %s's items do not provide %s" % (secret["secretName"], name))
+            expect(secret.get("optional", False) == optional,
+                   "Secret %s optional=%s but WORDBRIDGE_SECRETS_OPTIONAL=%s" %
+                   (secret["secretName"], secret.get("optional", False), optional))
+            mode = secret.get("defaultMode", 0o644)
+            expect(mode & 0o007 == 0, "Secret %s files are world-readable (defaultMode %o)" % (secret["secretName"], mode))
+            found.append("%s <- %s" % (path, secret["secretName"]))
+        cert, key = cm["WORDBRIDGE_TLS_CERT"], cm["WORDBRIDGE_TLS_KEY"]
+        expect(os.path.dirname(cert) == os.path.dirname(key), "TLS certificate and key come from different mounts")
+        expect(str(cm.get("WORDBRIDGE_AUTH_ALL", "0")) in ("0", "1", "true", "false"), "WORDBRIDGE_AUTH_ALL is not 0/1")
+        return "; ".join(found)
+
+    c.check("TLS and token files are mounted read-only from (optional) Secrets", secrets)
 
     def services():
         labels = pod["metadata"]["labels"]
@@ -383,6 +420,30 @@ def main(argv):
         return "%s published" % mp
 
     c.check("compose: WORDBRIDGE_METRICS_PORT is published", compose_metrics)
+
+    def compose_tls():
+        # The TLS override: every file it names is inside one of its read-only bind mounts, and its
+        # healthcheck trusts the CA (the image's plaintext health check would fail against TLS).
+        override = docs.get("docker-compose.tls.yml")
+        expect(override, "deploy/docker-compose.tls.yml is missing")
+        svc = override[0]["services"]["wordbridge"]
+        env = svc["environment"]
+        mounts = [str(v).split(":") for v in svc["volumes"]]
+        for m in mounts:
+            expect(len(m) == 3 and m[2] == "ro", "compose TLS mount %s is not read-only" % ":".join(m))
+        names = []
+        for key in ("WORDBRIDGE_TLS_CERT", "WORDBRIDGE_TLS_KEY", "WORDBRIDGE_AUTH_TOKEN_FILE"):
+            path = env.get(key)
+            expect(path, "compose TLS override sets no %s" % key)
+            expect(any(os.path.dirname(path) == m[1].rstrip("/") for m in mounts), "%s=%s is in no mount" % (key, path))
+            names.append(key)
+        hc = [str(t) for t in svc["healthcheck"]["test"]]
+        ca = flag_value(hc, "--tls-ca")
+        expect(ca and any(os.path.dirname(ca) == m[1].rstrip("/") for m in mounts) and "health" in hc,
+               "compose TLS healthcheck %s does not call health with --tls-ca from a mount" % hc)
+        return ", ".join(names)
+
+    c.check("compose TLS override: files in read-only mounts, healthcheck with --tls-ca", compose_tls)
 
     print("%d passed, %d failed" % (c.passed, c.failed))
     return 1 if c.failed else 0

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -56,8 +57,11 @@ class CliEndToEndTest : public ::testing::Test {
     fs::create_directories(dir_ / "data");
     fs::copy_file(fs::path(WORDBRIDGE_SOURCE_DIR) / "data" / "toy.tsv", dir_ / "data" / "toy.tsv");
     port_ = FreePort();
+    BeforeStart();
     StartServer();
   }
+  // Runs after the directory exists and before the server starts: a place for extra server and CLI flags.
+  virtual void BeforeStart() {}
   void TearDown() override {
     StopServer();
     fs::remove_all(dir_);
@@ -72,9 +76,14 @@ class CliEndToEndTest : public ::testing::Test {
       std::string port = std::to_string(port_);
       std::string models = (dir_ / "models").string();
       std::string data = (dir_ / "data").string();
-      ::execl(WORDBRIDGE_SERVER_BIN, WORDBRIDGE_SERVER_BIN, "--host", "127.0.0.1", "--port", port.c_str(),
-              "--model-dir", models.c_str(), "--data-dir", data.c_str(), "--threads", "1", "--drain-seconds", "1",
-              "--bootstrap-toy", nullptr);
+      std::vector<std::string> args = {WORDBRIDGE_SERVER_BIN, "--host", "127.0.0.1", "--port", port, "--model-dir",
+                                       models, "--data-dir", data, "--threads", "1", "--drain-seconds", "1",
+                                       "--bootstrap-toy"};
+      args.insert(args.end(), server_args_.begin(), server_args_.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(WORDBRIDGE_SERVER_BIN, argv.data());
       std::_Exit(127);
     }
     for (int i = 0; i < 600; ++i) {
@@ -100,10 +109,13 @@ class CliEndToEndTest : public ::testing::Test {
   }
 
   CommandResult Cli(const std::string& args) const {
-    return RunShell(std::string(WORDBRIDGE_CLI_BIN) + " --server 127.0.0.1:" + std::to_string(port_) + " " + args);
+    return RunShell(std::string(WORDBRIDGE_CLI_BIN) + " --server 127.0.0.1:" + std::to_string(port_) + " " +
+                    client_args_ + args);
   }
 
   fs::path dir_;
+  std::vector<std::string> server_args_;  // extra wordbridge-server flags
+  std::string client_args_;               // extra wordbridge flags, before the command (ends with a space)
   int port_ = 0;
   pid_t server_pid_ = -1;
 };
@@ -160,6 +172,70 @@ TEST_F(CliEndToEndTest, ErrorsAreReportedWithExitCodes) {
   EXPECT_NE(missing.output.find("no model named 'nope'"), std::string::npos) << missing.output;
   auto unreachable = RunShell(std::string(WORDBRIDGE_CLI_BIN) + " --server 127.0.0.1:1 --timeout 2 health");
   EXPECT_NE(unreachable.exit_code, 0);
+}
+
+// TLS and a bearer token through the real binaries: certificates from scripts/make-dev-certs.
+class CliTlsEndToEndTest : public CliEndToEndTest {
+ protected:
+  void BeforeStart() override {
+    const std::string certs = (dir_ / "certs").string();
+    ASSERT_EQ(RunShell(std::string(WORDBRIDGE_SOURCE_DIR) + "/scripts/make-dev-certs " + certs + " --days 1").exit_code, 0);
+    std::ofstream(dir_ / "token") << "e2e-token-42\n";
+    server_args_ = {"--tls-cert", certs + "/server.crt", "--tls-key", certs + "/server.key", "--auth-token-file",
+                    (dir_ / "token").string()};
+    client_args_ = "--tls-ca " + certs + "/ca.crt ";
+  }
+};
+
+TEST_F(CliTlsEndToEndTest, TlsClientsReadFreelyAndTrainWithTheToken) {
+  auto models = Cli("models");
+  ASSERT_EQ(models.exit_code, 0) << models.output;
+  EXPECT_NE(models.output.find("toy\tversion 1"), std::string::npos) << models.output;
+  auto translated = Cli("translate --model toy \"我 爱 自然 语言 处理\"");
+  EXPECT_EQ(translated.output, "I love natural language processing\n");
+
+  const std::string corpus = (fs::path(WORDBRIDGE_SOURCE_DIR) / "data" / "toy.tsv").string();
+  auto anonymous = Cli("train --model tls-toy --arch seed --epochs 2 --corpus " + corpus);
+  EXPECT_EQ(anonymous.exit_code, 2) << anonymous.output;
+  EXPECT_NE(anonymous.output.find("error (16): Train needs a bearer token"), std::string::npos) << anonymous.output;
+  auto with_file = Cli("--auth-token-file " + (dir_ / "token").string() + " train --model tls-toy --arch seed --epochs 2 --corpus " + corpus);
+  EXPECT_EQ(with_file.exit_code, 0) << with_file.output;
+  EXPECT_NE(with_file.output.find("published tls-toy version 1"), std::string::npos) << with_file.output;
+  auto with_env = RunShell("WORDBRIDGE_AUTH_TOKEN=e2e-token-42 " + std::string(WORDBRIDGE_CLI_BIN) + " --server 127.0.0.1:" +
+                           std::to_string(port_) + " " + client_args_ + "train --model tls-toy --arch seed --epochs 2 --corpus " + corpus);
+  EXPECT_EQ(with_env.exit_code, 0) << with_env.output;
+  auto wrong_env = RunShell("WORDBRIDGE_AUTH_TOKEN=guess " + std::string(WORDBRIDGE_CLI_BIN) + " --server 127.0.0.1:" +
+                            std::to_string(port_) + " " + client_args_ + "train --model tls-toy --arch seed --corpus " + corpus);
+  EXPECT_EQ(wrong_env.exit_code, 2) << wrong_env.output;
+  EXPECT_NE(wrong_env.output.find("not valid"), std::string::npos) << wrong_env.output;
+
+  // Plaintext against a TLS server: the handshake fails, reported as UNAVAILABLE (exit 3).
+  auto plaintext = RunShell(std::string(WORDBRIDGE_CLI_BIN) + " --server 127.0.0.1:" + std::to_string(port_) +
+                            " --timeout 5 models");
+  EXPECT_EQ(plaintext.exit_code, 3) << plaintext.output;
+  // A CA file that does not exist is a usage error before any call.
+  auto no_ca = RunShell(std::string(WORDBRIDGE_CLI_BIN) + " --server 127.0.0.1:" + std::to_string(port_) +
+                        " --tls-ca " + (dir_ / "nope.crt").string() + " models");
+  EXPECT_EQ(no_ca.exit_code, 2);
+  EXPECT_NE(no_ca.output.find("--tls-ca"), std::string::npos) << no_ca.output;
+  EXPECT_EQ(Log().find("e2e-token-42"), std::string::npos) << "the server logged the token";
+}
+
+TEST(ServerStartUpTest, BadSecurityFlagsExitNonZeroWithAMessage) {
+  const fs::path dir = fs::temp_directory_path() / ("wb_e2e_flags_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "empty-token") << "\n";
+  const std::string server = std::string(WORDBRIDGE_SERVER_BIN) + " --port 0 --model-dir " + (dir / "models").string();
+  auto cert_only = RunShell(server + " --tls-cert " + (dir / "server.crt").string());
+  EXPECT_EQ(cert_only.exit_code, 1) << cert_only.output;
+  EXPECT_NE(cert_only.output.find("--tls-cert and --tls-key go together"), std::string::npos) << cert_only.output;
+  auto missing = RunShell(server + " --tls-cert " + (dir / "a.crt").string() + " --tls-key " + (dir / "a.key").string());
+  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("cannot read"), std::string::npos) << missing.output;
+  auto empty = RunShell(server + " --auth-token-file " + (dir / "empty-token").string());
+  EXPECT_EQ(empty.exit_code, 1) << empty.output;
+  EXPECT_NE(empty.output.find("is empty"), std::string::npos) << empty.output;
+  fs::remove_all(dir);
 }
 
 }  // namespace

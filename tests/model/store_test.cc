@@ -1,12 +1,33 @@
-// Model files and the versioned store: round trips, publishing, crash leftovers, damaged versions.
+// Model files and the versioned store: round trips, publishing, crash leftovers, damaged versions,
+// several processes on one store, staging folders, manifests, memory budgets and a full disk.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <thread>
 
 #include "model/common/errors.h"
+#include "model/common/file_util.h"
+#include "model/common/sha256.h"
+#include "model/store/manifest.h"
 #include "model/store/model_store.h"
+#include "model/store/staging.h"
 #include "tests/model/test_util.h"
+
+extern char** environ;
 
 namespace wordbridge {
 namespace {
@@ -20,20 +41,48 @@ class StoreTest : public ::testing::Test {
                                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
   }
-  void TearDown() override { fs::remove_all(root_); }
+  void TearDown() override {
+    SetFreeSpaceForTesting(-1);
+    fs::remove_all(root_);
+  }
 
-  static ModelParts PartsOf(const ModelBundle& b) {
-    return ModelParts{b.config(),
-                      std::shared_ptr<const Tokenizer>(LoadTokenizer(b.config().tokenizer, "")),
-                      std::shared_ptr<const Tokenizer>(LoadTokenizer(b.config().tokenizer, "")),
-                      b.vocabulary(Side::kSource),
-                      b.vocabulary(Side::kTarget),
-                      std::shared_ptr<Seq2SeqNet>(&b.network(), [](Seq2SeqNet*) {}),
-                      b.metrics()};
+  // Names of the entries of `dir` that start with `prefix`.
+  static std::vector<std::string> EntriesStartingWith(const fs::path& dir, const std::string& prefix) {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+      const auto name = entry.path().filename().string();
+      if (name.rfind(prefix, 0) == 0) names.push_back(name);
+    }
+    return names;
+  }
+
+  static bool Contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
   }
 
   fs::path root_;
 };
+
+// Starts `argv` with stdout into `out` (or inherited); returns its pid.
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& out = "") {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (!out.empty()) posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  EXPECT_EQ(rc, 0) << argv[0];
+  return pid;
+}
+
+int WaitExit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 TEST_F(StoreTest, SaveLoadRoundTripTranslatesIdentically) {
   auto bundle = SeedToy();
@@ -66,6 +115,8 @@ TEST_F(StoreTest, PublishCreatesVersionsAndServesNewest) {
   auto list = store.List();
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].versions, (std::vector<std::string>{"1", "2"}));
+  // Each version carries a manifest of its files.
+  EXPECT_EQ(VerifyManifest((root_ / "toy" / "2").string()), ManifestCheck::kVerified);
 
   // A second store on the same directory (another replica) loads the newest version.
   ModelStore replica(root_.string());
@@ -77,15 +128,19 @@ TEST_F(StoreTest, CrashLeftoversAndDamagedVersionsAreSkipped) {
   ModelStore store(root_.string());
   store.Publish("toy", PartsOf(*SeedToy()));
   store.Publish("toy", PartsOf(*SeedToy()));
-  // Version 2 is damaged, and a crash left a staging folder behind.
+  // Version 2 is damaged, and a crash long ago left a staging folder (in the format before owners
+  // were recorded) behind.
   { std::ofstream(root_ / "toy" / "2" / "weights.pt", std::ios::trunc) << "garbage"; }
   fs::create_directories(root_ / "toy" / ".staging-3-1");
+  fs::last_write_time(root_ / "toy" / ".staging-3-1", fs::file_time_type::clock::now() - std::chrono::hours(2));
   ModelStore restarted(root_.string());
   auto problems = restarted.LoadAll();
   ASSERT_EQ(problems.size(), 1u);
-  EXPECT_NE(problems[0].find("version 2"), std::string::npos);
+  EXPECT_TRUE(Contains(problems[0], "version 2")) << problems[0];
   EXPECT_EQ(restarted.Get("toy")->version(), "1");
   EXPECT_FALSE(fs::exists(root_ / "toy" / ".staging-3-1"));
+  // Reported once, not at every rescan.
+  EXPECT_TRUE(restarted.LoadAll().empty());
 }
 
 TEST_F(StoreTest, RejectsBadNames) {
@@ -94,6 +149,308 @@ TEST_F(StoreTest, RejectsBadNames) {
     EXPECT_THROW(ModelStore::ValidateName(name), InvalidArgumentError) << name;
   }
   EXPECT_NO_THROW(ModelStore::ValidateName("es-en_v2.1"));
+}
+
+TEST_F(StoreTest, Sha256MatchesKnownDigests) {
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  fs::create_directories(root_);
+  const std::string big(3 << 20, 'a');  // several read buffers
+  WriteFileAtomically((root_ / "f").string(), big);
+  const auto digest = Sha256OfFile((root_ / "f").string());
+  EXPECT_EQ(digest.size, static_cast<int64_t>(big.size()));
+  EXPECT_EQ(digest.sha256, Sha256Hex(big));
+}
+
+// Two processes publish into one store, each rescanning between publishes, while a third store in
+// this process rescans continuously: every version number is taken exactly once, and the watcher never
+// meets a version it cannot load (none is visible half-written) nor goes back to an older one.
+TEST_F(StoreTest, TwoProcessesPublishWhileReloading) {
+  constexpr int kEach = 8;
+  const fs::path models = root_ / "models";
+  const fs::path source = root_ / "source";
+  fs::create_directories(source);
+  SeedToy()->Save(source.string());
+
+  ModelStore store(models.string()), watcher(models.string());
+  std::atomic<bool> done{false};
+  std::vector<std::string> watcher_problems;
+  int64_t watcher_newest = 0;
+  bool watcher_went_back = false;
+  std::thread watch([&] {
+    while (!done) {
+      for (auto& p : watcher.LoadAll()) watcher_problems.push_back(p);
+      if (watcher.Has("toy")) {
+        const int64_t serving = std::stoll(watcher.Get("toy")->version());
+        watcher_went_back |= serving < watcher_newest;
+        watcher_newest = std::max(watcher_newest, serving);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+
+  const std::string child_out = (root_ / "child.out").string();
+  const pid_t child = Spawn({WORDBRIDGE_STORE_PUBLISHER_BIN, models.string(), "toy", source.string(),
+                             std::to_string(kEach)},
+                            child_out);
+  std::vector<int64_t> mine;
+  std::vector<std::string> my_problems;
+  for (int i = 0; i < kEach; ++i) {
+    mine.push_back(std::stoll(store.Publish("toy", PartsOf(*SeedToy()))->version()));
+    for (auto& p : store.LoadAll()) my_problems.push_back(p);
+  }
+  EXPECT_EQ(WaitExit(child), 0);
+  done = true;
+  watch.join();
+
+  std::vector<int64_t> theirs;
+  std::vector<std::string> their_problems;
+  std::ifstream in(child_out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("published ", 0) == 0) theirs.push_back(std::stoll(line.substr(10)));
+    if (line.rfind("problem ", 0) == 0) their_problems.push_back(line);
+  }
+  EXPECT_EQ(theirs.size(), static_cast<size_t>(kEach));
+  EXPECT_TRUE(std::is_sorted(mine.begin(), mine.end()));
+  EXPECT_TRUE(std::is_sorted(theirs.begin(), theirs.end()));
+  std::multiset<int64_t> all(mine.begin(), mine.end());
+  all.insert(theirs.begin(), theirs.end());
+  std::multiset<int64_t> expected;
+  for (int64_t v = 1; v <= 2 * kEach; ++v) expected.insert(v);
+  EXPECT_EQ(all, expected) << "versions lost or taken twice";
+
+  // On disk: exactly those versions, each complete and matching its manifest; no staging left.
+  std::set<int64_t> on_disk;
+  for (const auto& entry : fs::directory_iterator(models / "toy")) {
+    const auto name = entry.path().filename().string();
+    EXPECT_FALSE(IsStagingName(name)) << name;
+    if (entry.is_directory()) {
+      on_disk.insert(std::stoll(name));
+      EXPECT_EQ(VerifyManifest(entry.path().string()), ManifestCheck::kVerified) << name;
+    }
+  }
+  EXPECT_EQ(on_disk.size(), static_cast<size_t>(2 * kEach));
+  EXPECT_TRUE(my_problems.empty()) << my_problems.front();
+  EXPECT_TRUE(their_problems.empty()) << their_problems.front();
+  EXPECT_TRUE(watcher_problems.empty()) << watcher_problems.front();
+  EXPECT_FALSE(watcher_went_back);
+  EXPECT_TRUE(watcher.LoadAll().empty());
+  EXPECT_EQ(watcher.Get("toy")->version(), std::to_string(2 * kEach));
+  std::cout << "two processes: published " << mine.size() << " + " << theirs.size() << ", versions on disk "
+            << on_disk.size() << " (1.." << *on_disk.rbegin() << "), watcher saw up to " << watcher_newest
+            << std::endl;
+}
+
+TEST_F(StoreTest, StagingFolderNamesRecordTheirOwner) {
+  StagingOwner owner = StagingOwner::Current();
+  owner.host = "pod-a.b-c";
+  const auto parsed = StagingOwner::Parse(owner.FolderName(7));
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->host, "pod-a.b-c");
+  EXPECT_EQ(parsed->pid, owner.pid);
+  EXPECT_EQ(parsed->start_time, owner.start_time);
+  EXPECT_EQ(parsed->pid_namespace, owner.pid_namespace);
+  EXPECT_EQ(parsed->boot_id, owner.boot_id);
+  EXPECT_TRUE(parsed->CheckableFrom(StagingOwner::Current()));
+  EXPECT_TRUE(parsed->Alive());
+  EXPECT_FALSE(StagingOwner::Parse(".staging-3-1").has_value());  // the format before owners
+  EXPECT_FALSE(StagingOwner::Parse("3").has_value());
+}
+
+// A staging folder is removed only when provably abandoned: its owner on this machine is gone, or
+// (owner not checkable) it has not changed for an hour; and never while a publish holds the lock.
+TEST_F(StoreTest, StagingFoldersOfLiveOwnersAreKeptAbandonedOnesRemoved) {
+  ModelStore store(root_.string());
+  store.Publish("toy", PartsOf(*SeedToy()));
+  const fs::path model = root_ / "toy";
+  const auto two_hours_ago = fs::file_time_type::clock::now() - std::chrono::hours(2);
+
+  const pid_t live = Spawn({"/bin/sleep", "60"});
+  const pid_t dead = Spawn({"/bin/sleep", "60"});
+  const std::string live_folder = StagingOwner::OfProcess(live).FolderName(1);
+  const std::string dead_folder = StagingOwner::OfProcess(dead).FolderName(1);
+  ::kill(dead, SIGKILL);
+  WaitExit(dead);
+  const std::string mine = StagingOwner::Current().FolderName(99);
+  StagingOwner elsewhere = StagingOwner::Current();
+  elsewhere.boot_id = "0123456789abcdef0123456789abcdef";  // another machine
+  const std::string elsewhere_fresh = elsewhere.FolderName(1), elsewhere_old = elsewhere.FolderName(2);
+  for (const auto& name : {live_folder, dead_folder, mine, elsewhere_fresh, elsewhere_old, std::string(".staging-4-2"),
+                           std::string(".staging-5-3")}) {
+    fs::create_directories(model / name);
+    std::ofstream(model / name / "config.json") << "{}";
+  }
+  // Old: the owner on another machine is not checkable, and the folder has not changed for 2 hours.
+  fs::last_write_time(model / elsewhere_old, two_hours_ago);
+  fs::last_write_time(model / ".staging-5-3", two_hours_ago);
+
+  // While a publish holds the model's lock, a rescan removes nothing, not even abandoned folders.
+  {
+    const int fd = ::open((model / ModelStore::kLockFileName).c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+    EXPECT_TRUE(store.LoadAll().empty());
+    EXPECT_TRUE(fs::exists(model / dead_folder));
+    ::close(fd);
+  }
+  EXPECT_TRUE(store.LoadAll().empty());
+  EXPECT_TRUE(fs::exists(model / live_folder));
+  EXPECT_TRUE(fs::exists(model / mine));
+  EXPECT_TRUE(fs::exists(model / elsewhere_fresh));
+  EXPECT_TRUE(fs::exists(model / ".staging-4-2"));  // old format, recent
+  EXPECT_FALSE(fs::exists(model / dead_folder));
+  EXPECT_FALSE(fs::exists(model / elsewhere_old));
+  EXPECT_FALSE(fs::exists(model / ".staging-5-3"));
+
+  // Once the live owner ends, its folder is abandoned.
+  ::kill(live, SIGKILL);
+  WaitExit(live);
+  store.LoadAll();
+  EXPECT_FALSE(fs::exists(model / live_folder));
+  EXPECT_EQ(store.Get("toy")->version(), "1");
+}
+
+TEST_F(StoreTest, TruncatedOrTamperedVersionsAreRefusedAndTheOldOneServes) {
+  ModelStore store(root_.string());
+  store.Publish("toy", PartsOf(*SeedToy()));
+  store.Publish("toy", PartsOf(*SeedToy()));
+  ModelStore replica(root_.string());
+  EXPECT_TRUE(replica.LoadAll().empty());
+  ASSERT_EQ(replica.Get("toy")->version(), "2");
+
+  // Version 3: weights truncated (a copy that stopped half-way).
+  store.Publish("toy", PartsOf(*SeedToy()));
+  const fs::path weights3 = root_ / "toy" / "3" / "weights.pt";
+  fs::resize_file(weights3, fs::file_size(weights3) / 2);
+  auto problems = replica.LoadAll();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_TRUE(Contains(problems[0], "version 3") && Contains(problems[0], "weights.pt has")) << problems[0];
+  EXPECT_EQ(replica.Get("toy")->version(), "2");
+  EXPECT_TRUE(replica.LoadAll().empty()) << "a refused version is reported once";
+
+  // Version 4: one byte of a vocabulary changed, same size.
+  store.Publish("toy", PartsOf(*SeedToy()));
+  const fs::path vocab4 = root_ / "toy" / "4" / "target.vocab";
+  std::string text = ReadFile(vocab4.string());
+  text[text.size() - 2] ^= 1;
+  { std::ofstream(vocab4, std::ios::binary | std::ios::trunc) << text; }
+  problems = replica.LoadAll();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_TRUE(Contains(problems[0], "version 4") && Contains(problems[0], "another SHA-256")) << problems[0];
+  EXPECT_EQ(replica.Get("toy")->version(), "2");
+
+  // Version 5: a file the manifest does not list.
+  store.Publish("toy", PartsOf(*SeedToy()));
+  { std::ofstream(root_ / "toy" / "5" / "extra.bin") << "x"; }
+  problems = replica.LoadAll();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_TRUE(Contains(problems[0], "extra.bin is not listed")) << problems[0];
+  EXPECT_EQ(replica.Get("toy")->version(), "2");
+  EXPECT_TRUE(replica.LoadAll().empty());
+
+  // An operator replaces version 3 with a good copy: the replaced folder is tried again.
+  fs::remove_all(root_ / "toy" / "3");
+  fs::copy(root_ / "toy" / "2", root_ / "toy" / "3");
+  EXPECT_TRUE(replica.LoadAll().empty());
+  EXPECT_EQ(replica.Get("toy")->version(), "3");
+}
+
+TEST_F(StoreTest, VersionsWithoutManifestLoadWithOneWarning) {
+  ModelStore store(root_.string());
+  store.Publish("toy", PartsOf(*SeedToy()));
+  fs::remove(root_ / "toy" / "1" / kManifestFileName);
+  ModelStore replica(root_.string());
+  auto problems = replica.LoadAll();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_TRUE(Contains(problems[0], "no manifest.json")) << problems[0];
+  EXPECT_EQ(replica.Get("toy")->version(), "1");
+  EXPECT_TRUE(replica.LoadAll().empty());
+}
+
+// Hand-made versions without a manifest: weights that config.json does not describe are refused.
+TEST_F(StoreTest, WeightsOfTheWrongShapeAreRefused) {
+  ModelStore store(root_.string());
+  store.Publish("toy", PartsOf(*SeedToy()));
+  const fs::path v2 = root_ / "toy" / "2";
+  fs::copy(root_ / "toy" / "1", v2);
+  fs::remove(v2 / kManifestFileName);
+  auto config = SeedToy()->config();
+  config.hidden_dim = 64;  // the weights are 128 wide
+  { std::ofstream(v2 / "config.json", std::ios::trunc) << config.ToJson(); }
+  EXPECT_THROW(ModelBundle::Load("toy", "2", v2.string()), FailedPreconditionError);
+  ModelStore replica(root_.string());
+  auto problems = replica.LoadAll();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_TRUE(Contains(problems[0], "version 2") && Contains(problems[0], "shape")) << problems[0];
+  EXPECT_EQ(replica.Get("toy")->version(), "1");
+}
+
+int64_t PeakRssBytes() {
+  struct rusage usage {};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+// A config.json describing a network of tens of gigabytes is refused from the config alone: no
+// vocabulary is read and no tensor allocated (the folder holds neither vocabularies nor weights).
+TEST_F(StoreTest, HugeConfigIsRefusedBeforeAllocating) {
+  ModelStore store(root_.string());
+  store.Publish("toy", PartsOf(*SeedToy()));
+  const fs::path v2 = root_ / "toy" / "2";
+  fs::create_directories(v2);
+  auto config = ModelConfig::ForArchitecture("attention");
+  config.embed_dim = 4096;
+  config.hidden_dim = 4096;
+  config.num_layers = 8;
+  config.source_vocab_size = config.target_vocab_size = 2000000;
+  { std::ofstream(v2 / "config.json") << config.ToJson(); }
+
+  const int64_t peak_before = PeakRssBytes();
+  constexpr int64_t kBudget = int64_t{1} << 30;
+  EXPECT_THROW(ModelBundle::Load("toy", "2", v2.string(), kBudget), ResourceExhaustedError);
+  ModelStore replica(root_.string(), kBudget);
+  auto problems = replica.LoadAll();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_TRUE(Contains(problems[0], "version 2") && Contains(problems[0], "--max-model-bytes")) << problems[0];
+  EXPECT_EQ(replica.Get("toy")->version(), "1");
+  EXPECT_LT(PeakRssBytes() - peak_before, int64_t{256} << 20);
+
+  // Vocabulary sizes that would overflow the estimate are refused even without a budget.
+  config = SeedToy()->config();
+  config.source_vocab_size = int64_t{1} << 40;
+  { std::ofstream(v2 / "config.json", std::ios::trunc) << config.ToJson(); }
+  EXPECT_THROW(ModelBundle::Load("toy", "2", v2.string()), FailedPreconditionError);
+}
+
+// The disk fills up half-way through a version: Publish fails with RESOURCE_EXHAUSTED, removes its
+// staging folder and temp files, and the old version keeps serving (here and in a replica).
+TEST_F(StoreTest, DiskFullPublishFailsCleanly) {
+  ModelStore store(root_.string());
+  store.Publish("toy", PartsOf(*SeedToy()));
+  int64_t version_bytes = 0;
+  for (const auto& entry : fs::directory_iterator(root_ / "toy" / "1")) version_bytes += entry.file_size();
+
+  SetFreeSpaceForTesting(version_bytes / 2);
+  try {
+    store.Publish("toy", PartsOf(*SeedToy()));
+    ADD_FAILURE() << "publish succeeded on a full disk";
+  } catch (const ResourceExhaustedError& e) {
+    EXPECT_TRUE(Contains(e.what(), "No space left on device")) << e.what();
+    EXPECT_TRUE(Contains(e.what(), "version 2")) << e.what();
+  }
+  SetFreeSpaceForTesting(-1);
+  EXPECT_FALSE(fs::exists(root_ / "toy" / "2"));
+  EXPECT_TRUE(EntriesStartingWith(root_, ".staging-").empty());
+  for (const auto& entry : fs::recursive_directory_iterator(root_)) {
+    EXPECT_NE(entry.path().extension(), ".tmp") << entry.path();
+  }
+  EXPECT_EQ(store.Get("toy")->version(), "1");
+  ModelStore replica(root_.string());
+  EXPECT_TRUE(replica.LoadAll().empty());
+  EXPECT_EQ(replica.Get("toy")->version(), "1");
+
+  // With space again, the next publish takes the number the failed one would have had.
+  EXPECT_EQ(store.Publish("toy", PartsOf(*SeedToy()))->version(), "2");
 }
 
 }  // namespace

@@ -47,4 +47,15 @@ inline std::shared_ptr<const ModelBundle> AttentionToy() {
   return bundle;
 }
 
+// The parts of `b`, sharing its network (not owned): to publish a trained bundle again.
+inline ModelParts PartsOf(const ModelBundle& b) {
+  return ModelParts{b.config(),
+                    std::shared_ptr<const Tokenizer>(LoadTokenizer(b.config().tokenizer, "")),
+                    std::shared_ptr<const Tokenizer>(LoadTokenizer(b.config().tokenizer, "")),
+                    b.vocabulary(Side::kSource),
+                    b.vocabulary(Side::kTarget),
+                    std::shared_ptr<Seq2SeqNet>(&b.network(), [](Seq2SeqNet*) {}),
+                    b.metrics()};
+}
+
 }  // namespace wordbridge
