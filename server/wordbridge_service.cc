@@ -147,39 +147,43 @@ int64_t ServiceLimits::DefaultMaxModelBytes() {
   return static_cast<int64_t>(pages) * page_size / 2;
 }
 
+JobSpec WordBridgeService::TrainJobSpec(const v1::TrainRequest& request) const {
+  RequireModelName(request.model());
+  ModelStore::ValidateName(request.model());
+  JobSpec spec;
+  spec.model = request.model();
+  spec.config = ConfigFromProto(request.config());
+  spec.options = TrainingOptionsFromProto(request.options(), spec.config.architecture);
+  spec.options.threads = 1;
+  spec.options.max_training_bytes = limits_.max_model_bytes;
+  // Refuse at once what is too large whatever the corpus: with a capped vocabulary the estimate
+  // is known now (otherwise the job checks it once the vocabularies are built, before allocating).
+  if (spec.config.max_vocab_size > 0) {
+    ModelConfig bound = spec.config;
+    bound.source_vocab_size = bound.target_vocab_size = spec.config.max_vocab_size + Vocabulary::kNumSpecial;
+    CheckTrainingMemory(bound, spec.options.MaxBatchTargetTokens(), limits_.max_model_bytes);
+  }
+  const auto& options = request.options();
+  spec.split_seed = options.split_seed() == 0 ? 1 : static_cast<uint64_t>(options.split_seed());
+  spec.options.checkpoint_dir = store_->root() + "/.checkpoints/" + request.model();
+  spec.read_corpus = CorpusReader(request.corpus(), "corpus");
+  if (!spec.read_corpus) throw InvalidArgumentError("the request has no corpus");
+  if (auto dev = CorpusReader(request.dev(), "dev set")) {
+    spec.read_dev = [dev] {
+      CorpusReport ignored;
+      return dev(&ignored);
+    };
+  }
+  return spec;
+}
+
 grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::TrainRequest* request,
                                       grpc::ServerWriter<v1::TrainProgress>* writer) {
   const auto start = std::chrono::steady_clock::now();
   std::shared_ptr<TrainingJob> job;
   grpc::Status status = Guarded([&] {
     Authorize("Train", context);
-    RequireModelName(request->model());
-    ModelStore::ValidateName(request->model());
-    JobSpec spec;
-    spec.model = request->model();
-    spec.config = ConfigFromProto(request->config());
-    spec.options = TrainingOptionsFromProto(request->options(), spec.config.architecture);
-    spec.options.threads = 1;
-    spec.options.max_training_bytes = limits_.max_model_bytes;
-    // Refuse at once what is too large whatever the corpus: with a capped vocabulary the estimate
-    // is known now (otherwise the job checks it once the vocabularies are built, before allocating).
-    if (spec.config.max_vocab_size > 0) {
-      ModelConfig bound = spec.config;
-      bound.source_vocab_size = bound.target_vocab_size = spec.config.max_vocab_size + Vocabulary::kNumSpecial;
-      CheckTrainingMemory(bound, spec.options.MaxBatchTargetTokens(), limits_.max_model_bytes);
-    }
-    const auto& options = request->options();
-    spec.split_seed = options.split_seed() == 0 ? 1 : static_cast<uint64_t>(options.split_seed());
-    spec.options.checkpoint_dir = store_->root() + "/.checkpoints/" + request->model();
-    spec.read_corpus = CorpusReader(request->corpus(), "corpus");
-    if (!spec.read_corpus) throw InvalidArgumentError("the request has no corpus");
-    if (auto dev = CorpusReader(request->dev(), "dev set")) {
-      spec.read_dev = [dev] {
-        CorpusReport ignored;
-        return dev(&ignored);
-      };
-    }
-    job = jobs_->Start(std::move(spec));
+    job = jobs_->Start(TrainJobSpec(*request));
     return grpc::Status::OK;
   });
   if (!status.ok()) return Record("Train", start, status);
@@ -204,17 +208,23 @@ grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::Tr
   return Record("Train", start, job->status());
 }
 
+WordBridgeService::TranslateInput WordBridgeService::CheckTranslate(const v1::TranslateRequest& request) const {
+  TranslateInput input;
+  input.bundle = Resolve(request.model(), request.version());
+  if (request.sentences_size() == 0) throw InvalidArgumentError("no sentences to translate");
+  if (request.sentences_size() > limits_.max_sentences) {
+    throw ResourceExhaustedError(std::to_string(request.sentences_size()) + " sentences in one request; the limit is " +
+                                 std::to_string(limits_.max_sentences));
+  }
+  input.options = TranslationOptionsFromProto(request.options());
+  input.sentences.assign(request.sentences().begin(), request.sentences().end());
+  return input;
+}
+
 grpc::Status WordBridgeService::Translate(grpc::ServerContext* context, const v1::TranslateRequest* request,
                                           v1::TranslateResponse* response) {
   return Handle("Translate", context, [&] {
-    auto bundle = Resolve(request->model(), request->version());
-    if (request->sentences_size() == 0) throw InvalidArgumentError("no sentences to translate");
-    if (request->sentences_size() > limits_.max_sentences) {
-      throw ResourceExhaustedError(std::to_string(request->sentences_size()) + " sentences in one request; the limit is " +
-                                   std::to_string(limits_.max_sentences));
-    }
-    auto options = TranslationOptionsFromProto(request->options());
-    std::vector<std::string> sentences(request->sentences().begin(), request->sentences().end());
+    auto [bundle, sentences, options] = CheckTranslate(*request);
     auto stop = TokenFor(context);
     auto translations = engine_->Translate(bundle, sentences, options, stop.get(), context->deadline());
     response->set_model(bundle->name());

@@ -52,6 +52,19 @@ class WordBridgeService final : public v1::WordBridge::Service {
   grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
 
+  // The request checks of Train and Translate, separate from the work they start so the request
+  // fuzzer (fuzz/request_fuzzer.cc) runs exactly these without training or decoding. Both throw the
+  // model library's typed errors (errors.h), which the handlers map to a status.
+  // A Train request validated and turned into the job it would start (nothing is read or started).
+  JobSpec TrainJobSpec(const v1::TrainRequest& request) const;
+  // A Translate request validated: the bundle it names, its sentences and options.
+  struct TranslateInput {
+    std::shared_ptr<const ModelBundle> bundle;
+    std::vector<std::string> sentences;
+    TranslationOptions options;
+  };
+  TranslateInput CheckTranslate(const v1::TranslateRequest& request) const;
+
  private:
   // Runs a handler's body after the access check: errors become a status, and the call is counted and timed.
   template <typename Body>

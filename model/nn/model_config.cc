@@ -1,5 +1,7 @@
 #include "model/nn/model_config.h"
 
+#include <cstdint>
+
 #include <nlohmann/json.hpp>
 
 #include "model/common/errors.h"
@@ -55,22 +57,38 @@ std::string ModelConfig::ToJson() const {
   return j.dump(2) + "\n";
 }
 
+namespace {
+
+// An integer field of config.json. nlohmann's get<int64_t>() converts a float such as 1e300 with
+// static_cast, which is undefined behaviour out of range (found by fuzz/model_files_fuzzer.cc), and
+// wraps integers above INT64_MAX; sizes written by ToJson are always integers, so others are damage.
+int64_t IntegerField(const nlohmann::json& j, const char* key) {
+  const auto& value = j.at(key);
+  if (!value.is_number_integer() ||
+      (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))) {
+    throw FailedPreconditionError(std::string("bad model config.json: ") + key + " is not a 64-bit integer");
+  }
+  return value.get<int64_t>();
+}
+
+}  // namespace
+
 ModelConfig ModelConfig::FromJson(const std::string& text) {
   ModelConfig config;
   try {
     auto j = nlohmann::json::parse(text);
     config.architecture = j.at("architecture").get<std::string>();
     config.tokenizer = j.at("tokenizer").get<std::string>();
-    config.embed_dim = j.at("embed_dim").get<int64_t>();
-    config.hidden_dim = j.at("hidden_dim").get<int64_t>();
-    config.num_layers = j.at("num_layers").get<int64_t>();
+    config.embed_dim = IntegerField(j, "embed_dim");
+    config.hidden_dim = IntegerField(j, "hidden_dim");
+    config.num_layers = IntegerField(j, "num_layers");
     config.dropout = j.at("dropout").get<double>();
     config.tie_embeddings = j.at("tie_embeddings").get<bool>();
     config.bridge = j.value("bridge", false);  // versions written before the bridge existed have none
-    config.max_vocab_size = j.at("max_vocab_size").get<int64_t>();
-    config.min_frequency = j.at("min_frequency").get<int64_t>();
-    config.source_vocab_size = j.at("source_vocab_size").get<int64_t>();
-    config.target_vocab_size = j.at("target_vocab_size").get<int64_t>();
+    config.max_vocab_size = IntegerField(j, "max_vocab_size");
+    config.min_frequency = IntegerField(j, "min_frequency");
+    config.source_vocab_size = IntegerField(j, "source_vocab_size");
+    config.target_vocab_size = IntegerField(j, "target_vocab_size");
   } catch (const nlohmann::json::exception& e) {
     throw FailedPreconditionError(std::string("bad model config.json: ") + e.what());
   }

@@ -53,12 +53,20 @@ ModelBundle::ModelBundle(std::string name, std::string version, ModelConfig conf
   ready_time_ = std::chrono::system_clock::now();
 }
 
+std::map<std::string, double> ParseNumbersJson(const std::string& text) {
+  try {
+    return nlohmann::json::parse(text).get<std::map<std::string, double>>();
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
 namespace {
 
 // A JSON object of numbers; empty when the file is missing or damaged.
 std::map<std::string, double> ReadNumbersIfPresent(const std::string& path) {
   try {
-    return nlohmann::json::parse(ReadFile(path)).get<std::map<std::string, double>>();
+    return ParseNumbersJson(ReadFile(path));
   } catch (const std::exception&) {
     return {};
   }

@@ -101,6 +101,10 @@ struct SourceBatch {
 };
 SourceBatch MakeSourceBatch(const std::vector<const SourceSentence*>& sentences, const TranslationOptions& options);
 
+// The numbers of a version's metrics.json or training.json; empty when the text is not a JSON object
+// of numbers (those files are informative: a damaged one never fails a version).
+std::map<std::string, double> ParseNumbersJson(const std::string& text);
+
 class ModelBundle {
  public:
   ModelBundle(std::string name, std::string version, ModelParts parts)

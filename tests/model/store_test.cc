@@ -143,6 +143,19 @@ TEST_F(StoreTest, CrashLeftoversAndDamagedVersionsAreSkipped) {
   EXPECT_TRUE(restarted.LoadAll().empty());
 }
 
+// Found by fuzz/model_files_fuzzer.cc: a float where config.json has a size was cast to int64 with
+// undefined behaviour (1e300). Sizes must be 64-bit integers; anything else is a damaged version.
+TEST(ModelConfigJsonTest, NonIntegerSizesAreDamage) {
+  const std::string valid = ModelConfig::ForArchitecture("seed").ToJson();
+  EXPECT_NO_THROW(ModelConfig::FromJson(valid));
+  for (const std::string& value : {"1e+300", "-1e300", "64.5", "18446744073709551615", "\"64\""}) {
+    std::string damaged = valid;
+    const std::string field = "\"embed_dim\": 64";
+    damaged.replace(damaged.find(field), field.size(), "\"embed_dim\": " + value);
+    EXPECT_THROW(ModelConfig::FromJson(damaged), FailedPreconditionError) << value;
+  }
+}
+
 TEST_F(StoreTest, RejectsBadNames) {
   ModelStore store(root_.string());
   for (const std::string& name : std::vector<std::string>{"", "../etc", ".hidden", "a/b", std::string(65, 'x')}) {
