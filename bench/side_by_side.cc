@@ -294,7 +294,8 @@ int main(int argc, char** argv) {
       Say("   float32: greedy batch 64 " + Fixed(exact64.sentences_per_second, 1) + " sent/s, BLEU " +
           Fixed(exact64.bleu, 2) + "; beam 5 batched " + Fixed(exact_beam.sentences_per_second, 1) +
           " sent/s, BLEU " + Fixed(exact_beam.bleu, 2));
-      for (auto type : {wb::ComputeType::kInt8}) {
+      for (auto type : {wb::ComputeType::kBFloat16, wb::ComputeType::kInt8}) {
+        if (type == wb::kDefaultComputeType) continue;  // its figures are the table's
         auto g = Decode(bundle, test, 1, 64, threads, 1, false, type);
         auto b = Decode(bundle, test, 5, 64, threads, 1, false, type);
         Say("   " + std::string(wb::ComputeTypeName(type)) + ": greedy batch 64 " + Fixed(g.sentences_per_second, 1) +

@@ -17,8 +17,8 @@ enum class ComputeType {
 constexpr int kNumComputeTypes = 3;
 
 // The compute type "default" names: the fastest whose test BLEU stays within 0.3 of float32 on the
-// Bible benchmark (docs/design.md, "Compute types").
-constexpr ComputeType kDefaultComputeType = ComputeType::kBFloat16;
+// side-by-side benchmark (docs/design.md, "Compute types"; bench/results/side-by-side-*.txt).
+constexpr ComputeType kDefaultComputeType = ComputeType::kInt8;
 
 const char* ComputeTypeName(ComputeType type);
 // "float32", "bfloat16", "int8" or "default"; InvalidArgumentError naming the accepted values otherwise.
