@@ -15,6 +15,7 @@
 #include <map>
 
 #include "model/eval/bleu.h"
+#include "bench/bench_engine.h"
 #include "model/serve/compute_slots.h"
 #include "model/serve/translation_engine.h"
 #include "model/store/model_store.h"
@@ -120,14 +121,7 @@ int main(int argc, char** argv) {
       }
       for (int workers : worker_counts) {
         for (int batch : batches) {
-          wb::EngineOptions options;
-          options.workers = workers;
-          options.threads_per_worker = 1;
-          options.max_batch_sentences = batch;
-          options.max_batch_tokens = 1 << 30;
-          options.queue_capacity = static_cast<int>(sources.size());
-          options.compute_type = type;
-          wb::TranslationEngine engine(options);
+          wb::TranslationEngine engine(wb::bench::WholeTestSetEngine(workers, 1, batch, sources.size(), type));
           wb::TranslationOptions translation;
           translation.beam_size = beam;
           translation.use_shortlist = use_shortlist;

@@ -22,6 +22,7 @@
 
 #include "bench/bench_report.h"
 #include "model/eval/bleu.h"
+#include "bench/bench_engine.h"
 #include "model/serve/translation_engine.h"
 #include "model/store/model_bundle.h"
 #include "model/train/corpus.h"
@@ -103,13 +104,8 @@ DecodeRun Decode(const std::shared_ptr<const wb::ModelBundle>& bundle, const std
     sources.push_back(p.source);
     references.push_back(p.target);
   }
-  wb::EngineOptions engine_options;
-  engine_options.workers = workers;
-  engine_options.threads_per_worker = threads_per_worker;
-  engine_options.max_batch_sentences = batch;
-  engine_options.max_batch_tokens = 1 << 30;
-  engine_options.queue_capacity = static_cast<int>(sources.size());
-  wb::TranslationEngine engine(engine_options);
+  wb::TranslationEngine engine(
+      wb::bench::WholeTestSetEngine(workers, threads_per_worker, batch, sources.size(), compute_type));
   wb::TranslationOptions options;
   options.beam_size = beam;
   options.replace_unknown = true;

@@ -17,6 +17,7 @@
 
 #include "bench/bench_report.h"
 #include "model/eval/bleu.h"
+#include "bench/bench_engine.h"
 #include "model/serve/translation_engine.h"
 #include "model/store/model_bundle.h"
 #include "model/train/corpus.h"
@@ -67,13 +68,7 @@ DecodeResult Decode(const wb::ModelBundle& bundle, const std::vector<wb::Sentenc
     out = bundle.Translate(sources, options, nullptr);
   } else {
     // The serving engine: `workers` workers with one thread each, batches of `batch` sentences.
-    wb::EngineOptions engine_options;
-    engine_options.workers = workers;
-    engine_options.threads_per_worker = 1;
-    engine_options.max_batch_sentences = batch;
-    engine_options.max_batch_tokens = 1 << 30;
-    engine_options.queue_capacity = static_cast<int>(sources.size());
-    wb::TranslationEngine engine(engine_options);
+    wb::TranslationEngine engine(wb::bench::WholeTestSetEngine(workers, 1, batch, sources.size()));
     out = engine.Translate(std::shared_ptr<const wb::ModelBundle>(&bundle, [](const wb::ModelBundle*) {}), sources,
                            options, nullptr);
   }
