@@ -42,7 +42,7 @@ The judge (English, --lang en), from WordNet 3.0 (Debian wordnet-base, read offl
     built-in stopword list (case variants of an earlier query are skipped).
 Spanish (--lang es) goes through Debian's FreeDict Spanish-English dictionary (dictd files, read here):
   * heads(w): the dictionary headword lowercase(w) if present; otherwise its singular/masculine forms
-    (-s, -es, -a -> -o, -as -> -os); otherwise regular verb endings mapped to an infinitive (-ó, -aron,
+    (-s, -es dropped; -a, -as -> -o); otherwise regular verb endings mapped to an infinitive (-ó, -aron,
     -aba, -ado, -ando ... -> -ar/-er/-ir) that is a headword.
   * trans(w): the English translations of heads(w) that WordNet knows ("to " dropped, spaces -> _).
   * related(a, b): heads(a) and heads(b) share a headword, or trans(a) and trans(b) share a word, or some
