@@ -438,16 +438,23 @@ def unit_rows(matrix):
     return matrix / norms
 
 
-def neighbours(words, matrix, queries, k):
-    """{query: [k nearest words by cosine]} among `words` (rows of matrix), the query excluded."""
+def neighbours(words, matrix, queries, k, skip_case_variants=False):
+    """{query: [k nearest words by cosine]} among `words` (rows of matrix), the query excluded (and,
+    with skip_case_variants, every spelling of it that differs only in case: hijo's Hijo and HIJO)."""
     unit = unit_rows(matrix.astype(np.float32))
     row = {w: i for i, w in enumerate(words)}
+    variants = collections.defaultdict(list)
+    for i, w in enumerate(words):
+        variants[w.lower()].append(i)
     q = np.array([row[w] for w in queries])
     out = {}
     for start in range(0, len(q), 256):
         part = q[start:start + 256]
         sims = unit[part] @ unit.T
         sims[np.arange(len(part)), part] = -np.inf
+        if skip_case_variants:
+            for j, qi in enumerate(part):
+                sims[j, variants[words[qi].lower()]] = -np.inf
         top = np.argpartition(-sims, k, axis=1)[:, :k]
         for j, qi in enumerate(part):
             order = top[j][np.argsort(-sims[j, top[j]])]
@@ -472,6 +479,8 @@ def main():
     ap.add_argument('--vectors', action='append', default=[], metavar='LABEL=FILE',
                     help='word2vec text format file to judge (repeatable)')
     ap.add_argument('--random-baseline', action='store_true', help='also judge random Gaussian vectors')
+    ap.add_argument('--skip-case-variants', action='store_true',
+                    help="never count a query's own spellings in other case (Hijo, HIJO for hijo) as neighbours")
     ap.add_argument('--queries', type=int, default=300)
     ap.add_argument('--k', type=int, default=10)
     ap.add_argument('--seed', type=int, default=1)
@@ -553,7 +562,7 @@ def main():
     for label, (words, matrix) in sets.items():
         row = {w: i for i, w in enumerate(words)}
         sub = matrix[[row[w] for w in candidates]]
-        tops[label] = neighbours(candidates, sub, queries, args.k)
+        tops[label] = neighbours(candidates, sub, queries, args.k, args.skip_case_variants)
 
     results = collections.OrderedDict()
     for label, top in tops.items():

@@ -453,21 +453,44 @@ int main(int argc, char** argv) {
                        "float32, bfloat16, int8 or default (empty: the server's --compute-type)");
   eval_cmd->add_flag("--shortlist", ev.shortlist, "decode over the model's vocabulary shortlist");
 
-  std::string model, side = "source", word;
-  bool is_sentence = false;
+  std::string model, side = "source", word, vector_kind, pooling = "final";
+  bool is_sentence = false, pieces = false;
+  auto add_word_options = [&](CLI::App* cmd) {
+    cmd->add_option("--model", model, "model name")->required();
+    cmd->add_option("--side", side, "source or target")->check(CLI::IsMember({"source", "target"}));
+    cmd->add_option("--kind", vector_kind, "word vectors: input, output (target) or contextual (default: the model's)");
+  };
   auto* embed_cmd = app.add_subcommand("embed", "print a word's embedding (or a sentence's with --sentence)");
-  embed_cmd->add_option("--model", model, "model name")->required();
-  embed_cmd->add_option("--side", side, "source or target")->check(CLI::IsMember({"source", "target"}));
+  add_word_options(embed_cmd);
   embed_cmd->add_flag("--sentence", is_sentence, "treat the text as a source sentence");
+  embed_cmd->add_option("--pooling", pooling, "sentence vector: final (encoder state) or mean (of its outputs)")
+      ->check(CLI::IsMember({"final", "mean"}));
+  embed_cmd->add_flag("--pieces", pieces, "a token of the model's vocabulary, not a word");
   embed_cmd->add_option("word", word, "word")->required();
 
-  int k = 10;
-  auto* nearest_cmd = app.add_subcommand("nearest", "nearest words by cosine similarity");
-  nearest_cmd->add_option("--model", model, "model name")->required();
-  nearest_cmd->add_option("--side", side, "source or target")->check(CLI::IsMember({"source", "target"}));
+  int k = 10, restrict_vocab = 0;
+  bool cosmul = false;
+  std::vector<std::string> positive, negative;
+  auto* nearest_cmd = app.add_subcommand("nearest", "nearest words by cosine similarity, or an analogy");
+  add_word_options(nearest_cmd);
   nearest_cmd->add_option("-k", k, "neighbours")->capture_default_str();
+  nearest_cmd->add_flag("--pieces", pieces, "query the model's token table (e.g. SentencePiece pieces)");
+  nearest_cmd->add_option("--restrict", restrict_vocab, "search only the N most frequent words");
+  nearest_cmd->add_option("--positive", positive, "analogy: words to add (e.g. king woman)");
+  nearest_cmd->add_option("--negative", negative, "analogy: words to subtract (e.g. man)");
+  nearest_cmd->add_flag("--cosmul", cosmul, "score the analogy with 3CosMul instead of 3CosAdd");
   std::vector<std::string> nearest_words;
-  nearest_cmd->add_option("words", nearest_words, "one or more words (several: one batched search)")->required();
+  nearest_cmd->add_option("words", nearest_words, "one or more words (several: one batched search)");
+
+  std::string word_a, word_b;
+  auto* similarity_cmd = app.add_subcommand("similarity", "cosine similarity of two words");
+  add_word_options(similarity_cmd);
+  similarity_cmd->add_option("a", word_a)->required();
+  similarity_cmd->add_option("b", word_b)->required();
+  std::vector<std::string> odd_words;
+  auto* odd_cmd = app.add_subcommand("doesnt-match", "the word that fits least with the others");
+  add_word_options(odd_cmd);
+  odd_cmd->add_option("words", odd_words)->required();
 
   auto* models_cmd = app.add_subcommand("models", "list models");
   auto* health_cmd = app.add_subcommand("health", "check the server's health (exit 0 when serving)");
@@ -518,11 +541,16 @@ int main(int argc, char** argv) {
       v1::GetEmbeddingRequest request;
       request.set_model(model);
       request.set_side(ParseSide(side));
+      request.set_vector_kind(vector_kind);
+      request.set_pieces(pieces);
+      request.set_pooling(pooling == "mean" ? v1::MEAN_STATES : v1::FINAL_STATE);
       if (is_sentence) request.set_sentence(word); else request.set_word(word);
       v1::GetEmbeddingResponse response;
       auto status = client.GetEmbedding(request, &response);
       if (!status.ok()) return Fail(status);
-      if (!response.in_vocabulary()) std::cerr << "note: '" << word << "' is not in the vocabulary (<UNK> row)\n";
+      if (!response.in_vocabulary() && !is_sentence) {
+        std::cerr << "note: '" << word << "' is not in the " << (pieces ? "vocabulary (<UNK> row)" : "word list (composed from its pieces)") << "\n";
+      }
       for (int i = 0; i < response.vector_size(); ++i) std::cout << (i ? " " : "") << response.vector(i);
       std::cout << "\n";
       return 0;
@@ -532,7 +560,19 @@ int main(int argc, char** argv) {
       request.set_model(model);
       request.set_side(ParseSide(side));
       request.set_k(k);
-      if (nearest_words.size() == 1) {
+      request.set_vector_kind(vector_kind);
+      request.set_pieces(pieces);
+      request.set_restrict_vocab(restrict_vocab);
+      const bool analogy = !positive.empty() || !negative.empty();
+      if (analogy == !nearest_words.empty()) {
+        std::cerr << "error: give words, or an analogy with --positive/--negative\n";
+        return 2;
+      }
+      if (analogy) {
+        for (const auto& w : positive) request.add_positive(w);
+        for (const auto& w : negative) request.add_negative(w);
+        request.set_scoring(cosmul ? v1::COS_MUL : v1::COS_ADD);
+      } else if (nearest_words.size() == 1) {
         request.set_word(nearest_words[0]);
       } else {
         for (const auto& w : nearest_words) request.add_words(w);
@@ -540,12 +580,15 @@ int main(int argc, char** argv) {
       v1::NearestWordsResponse response;
       auto status = client.NearestWords(request, &response);
       if (!status.ok()) return Fail(status);
-      auto print = [](const auto& neighbors) {
+      if (response.k_clamped()) std::cerr << "note: k clamped to " << response.k() << " (the number of words)\n";
+      auto print = [&](const auto& neighbors) {
         for (const auto& n : neighbors) {
-          std::cout << n.word() << "\t" << std::fixed << std::setprecision(4) << n.score() << "\n";
+          std::cout << n.word() << "\t" << std::fixed << std::setprecision(4) << n.score();
+          if (!pieces) std::cout << "\t" << n.count();
+          std::cout << "\n";
         }
       };
-      if (nearest_words.size() == 1) {
+      if (analogy || nearest_words.size() == 1) {
         print(response.neighbors());
       } else {
         for (int i = 0; i < response.results_size(); ++i) {
@@ -553,6 +596,31 @@ int main(int argc, char** argv) {
           print(response.results(i).neighbors());
         }
       }
+      return 0;
+    }
+    if (similarity_cmd->parsed()) {
+      v1::SimilarityRequest request;
+      request.set_model(model);
+      request.set_side(ParseSide(side));
+      request.set_vector_kind(vector_kind);
+      request.set_word_a(word_a);
+      request.set_word_b(word_b);
+      v1::SimilarityResponse response;
+      auto status = client.Similarity(request, &response);
+      if (!status.ok()) return Fail(status);
+      std::cout << std::fixed << std::setprecision(4) << response.similarity() << "\n";
+      return 0;
+    }
+    if (odd_cmd->parsed()) {
+      v1::DoesntMatchRequest request;
+      request.set_model(model);
+      request.set_side(ParseSide(side));
+      request.set_vector_kind(vector_kind);
+      for (const auto& w : odd_words) request.add_words(w);
+      v1::DoesntMatchResponse response;
+      auto status = client.DoesntMatch(request, &response);
+      if (!status.ok()) return Fail(status);
+      std::cout << response.word() << "\t" << std::fixed << std::setprecision(4) << response.similarity() << "\n";
       return 0;
     }
     if (models_cmd->parsed()) {
@@ -563,6 +631,13 @@ int main(int argc, char** argv) {
         std::cout << m.name() << "\tversion " << m.version() << "\t" << m.config().architecture() << "/"
                   << m.config().tokenizer() << "\tvocab " << m.source_vocab_size() << "/" << m.target_vocab_size();
         for (const auto& [key, value] : m.metrics()) std::cout << "\t" << key << "=" << value;
+        for (const auto& space : m.word_spaces()) {
+          std::cout << "\n  " << (space.side() == v1::TARGET ? "target" : "source") << " words: " << space.words()
+                    << (space.counted() ? "" : " (from the vocabulary)") << ", vectors";
+          for (const auto& kind : space.vector_kinds()) {
+            std::cout << " " << kind << (kind == space.default_vector_kind() ? "*" : "");
+          }
+        }
         if (!m.training().empty()) {
           // Sorted, so the line reads the same every time (a proto map has no order).
           std::map<std::string, double> training(m.training().begin(), m.training().end());

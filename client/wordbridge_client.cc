@@ -124,6 +124,18 @@ grpc::Status WordBridgeClient::NearestWords(const v1::NearestWordsRequest& reque
   return stub_->NearestWords(&context, request, response);
 }
 
+grpc::Status WordBridgeClient::Similarity(const v1::SimilarityRequest& request, v1::SimilarityResponse* response) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  return stub_->Similarity(&context, request, response);
+}
+
+grpc::Status WordBridgeClient::DoesntMatch(const v1::DoesntMatchRequest& request, v1::DoesntMatchResponse* response) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  return stub_->DoesntMatch(&context, request, response);
+}
+
 grpc::Status WordBridgeClient::ListModels(v1::ListModelsResponse* response) {
   grpc::ClientContext context;
   SetDeadline(&context);

@@ -246,32 +246,100 @@ grpc::Status WordBridgeService::Translate(grpc::ServerContext* context, const v1
   });
 }
 
+namespace {
+
+// The vector kind a request names, or none (the version's default).
+std::optional<VectorKind> KindFromProto(const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  return ParseVectorKind(name);
+}
+
+void AddWordHits(const WordSpace& space, const std::vector<WordHit>& hits,
+                 google::protobuf::RepeatedPtrField<v1::Neighbor>* out) {
+  for (const auto& hit : hits) {
+    auto* neighbor = out->Add();
+    neighbor->set_word(space.words().word(hit.word));
+    neighbor->set_token_id(hit.word);
+    neighbor->set_score(hit.score);
+    neighbor->set_count(space.words().count(hit.word));
+  }
+}
+
+void CheckQueryCount(int64_t n, int64_t limit, const char* what) {
+  if (n > limit) {
+    throw InvalidArgumentError(std::to_string(n) + " " + what + " in one request; the limit is " + std::to_string(limit));
+  }
+}
+
+}  // namespace
+
 grpc::Status WordBridgeService::GetEmbedding(grpc::ServerContext* context, const v1::GetEmbeddingRequest* request,
                                              v1::GetEmbeddingResponse* response) {
   return Handle("GetEmbedding", context, [&] {
     auto bundle = Resolve(request->model(), request->version());
     const Side side = SideFromProto(request->side());
-    std::vector<float> values;
-    switch (request->query_case()) {
-      case v1::GetEmbeddingRequest::kWord: {
-        auto word = bundle->WordEmbedding(side, request->word());
-        values = std::move(word.values);
-        response->set_in_vocabulary(word.in_vocabulary);
-        response->set_token_id(word.id);
-        break;
-      }
-      case v1::GetEmbeddingRequest::kSentence:
-        if (side != Side::kSource) throw InvalidArgumentError("sentence embeddings exist for the source side only");
-        // A forward pass of the encoder: it runs on an engine worker, not on the RPC thread.
-        engine_->RunOnWorker([&] { values = bundle->SentenceEmbedding(request->sentence()); });
-        response->set_in_vocabulary(true);
-        response->set_token_id(-1);
-        break;
-      default:
-        throw InvalidArgumentError("give a word or a sentence");
+    const bool single = request->query_case() != v1::GetEmbeddingRequest::QUERY_NOT_SET;
+    const int batched = request->words_size() + request->sentences_size();
+    if (single == (batched > 0) || (request->words_size() > 0 && request->sentences_size() > 0)) {
+      throw InvalidArgumentError("give a word or a sentence, or words or sentences (one of the four)");
     }
-    response->set_dimension(static_cast<int32_t>(values.size()));
-    response->mutable_vector()->Add(values.begin(), values.end());
+    CheckQueryCount(batched, limits_.max_queries, "words or sentences");
+    const auto pooling = request->pooling() == v1::MEAN_STATES ? ModelBundle::SentencePooling::kMeanStates
+                                                               : ModelBundle::SentencePooling::kFinalState;
+    const auto kind = KindFromProto(request->vector_kind());
+    const WordSpace* space = request->pieces() ? nullptr : &bundle->Words(side, kind);
+    if (space) response->set_vector_kind(VectorKindName(kind.value_or(bundle->DefaultVectorKind(side))));
+    auto embed_word = [&](const std::string& word, v1::Embedding* out) {
+      std::vector<float> values;
+      if (space) {
+        auto resolved = space->Resolve(word);
+        values = std::move(resolved.vector);
+        out->set_in_vocabulary(resolved.word >= 0);
+        out->set_id(resolved.word);
+        out->set_count(resolved.word >= 0 ? space->words().count(resolved.word) : 0);
+      } else {
+        auto row = bundle->WordEmbedding(side, word);
+        values = std::move(row.values);
+        out->set_in_vocabulary(row.in_vocabulary);
+        out->set_id(row.id);
+      }
+      out->set_text(word);
+      out->mutable_vector()->Add(values.begin(), values.end());
+    };
+    auto embed_sentences = [&](const std::vector<std::string>& sentences, std::vector<v1::Embedding*> outs) {
+      if (side != Side::kSource) throw InvalidArgumentError("sentence embeddings exist for the source side only");
+      // Forward passes of the encoder: they run on an engine worker, not on the RPC thread.
+      engine_->RunOnWorker([&] {
+        for (size_t i = 0; i < sentences.size(); ++i) {
+          auto values = bundle->SentenceEmbedding(sentences[i], pooling);
+          outs[i]->set_text(sentences[i]);
+          outs[i]->set_in_vocabulary(true);
+          outs[i]->set_id(-1);
+          outs[i]->mutable_vector()->Add(values.begin(), values.end());
+        }
+      });
+    };
+    if (batched > 0) {
+      if (request->words_size() > 0) {
+        for (const auto& word : request->words()) embed_word(word, response->add_embeddings());
+      } else {
+        std::vector<v1::Embedding*> outs;
+        for (int i = 0; i < request->sentences_size(); ++i) outs.push_back(response->add_embeddings());
+        embed_sentences({request->sentences().begin(), request->sentences().end()}, outs);
+      }
+      if (response->embeddings_size() > 0) response->set_dimension(response->embeddings(0).vector_size());
+      return grpc::Status::OK;
+    }
+    v1::Embedding one;
+    if (request->query_case() == v1::GetEmbeddingRequest::kWord) {
+      embed_word(request->word(), &one);
+    } else {
+      embed_sentences({request->sentence()}, {&one});
+    }
+    response->set_in_vocabulary(one.in_vocabulary());
+    response->set_token_id(one.id());
+    response->set_dimension(one.vector_size());
+    *response->mutable_vector() = one.vector();
     return grpc::Status::OK;
   });
 }
@@ -281,46 +349,138 @@ grpc::Status WordBridgeService::NearestWords(grpc::ServerContext* context, const
   return Handle("NearestWords", context, [&] {
     auto bundle = Resolve(request->model(), request->version());
     const Side side = SideFromProto(request->side());
-    const int k = request->k() == 0 ? 10 : request->k();
+    int k = request->k() == 0 ? 10 : request->k();
     if (k < 1 || k > limits_.max_k) {
       throw InvalidArgumentError("k must be in [1, " + std::to_string(limits_.max_k) + "]");
     }
-    const int batched = request->words_size() + request->vectors_size();
-    if (batched > 0) {
-      if (request->query_case() != v1::NearestWordsRequest::QUERY_NOT_SET || (request->words_size() > 0 &&
-                                                                              request->vectors_size() > 0)) {
-        throw InvalidArgumentError("give one query (word or vector) or a batch (words or vectors), not a mix");
+    if (request->restrict_vocab() < 0) throw InvalidArgumentError("restrict_vocab must not be negative");
+    const bool analogy = request->positive_size() + request->negative_size() > 0;
+    const int forms = (request->query_case() != v1::NearestWordsRequest::QUERY_NOT_SET) + (request->words_size() > 0) +
+                      (request->vectors_size() > 0) + analogy + (request->analogies_size() > 0);
+    if (forms != 1) {
+      throw InvalidArgumentError(
+          "give exactly one kind of query: a word, a vector, words, vectors, an analogy (positive/negative) or "
+          "analogies");
+    }
+    CheckQueryCount(request->words_size() + request->vectors_size() + request->analogies_size(), limits_.max_queries,
+                    "queries");
+    std::vector<std::vector<float>> vectors;
+    for (const auto& v : request->vectors()) vectors.emplace_back(v.values().begin(), v.values().end());
+    if (request->query_case() == v1::NearestWordsRequest::kVector) {
+      vectors.emplace_back(request->vector().values().begin(), request->vector().values().end());
+    }
+    for (const auto& v : vectors) {
+      if (v.empty()) throw InvalidArgumentError("a query vector is empty");
+    }
+    const bool single = request->query_case() != v1::NearestWordsRequest::QUERY_NOT_SET || analogy;
+
+    if (request->pieces()) {
+      if (analogy || request->analogies_size() > 0 || request->restrict_vocab() > 0 || !request->vector_kind().empty()) {
+        throw InvalidArgumentError("pieces queries take words or vectors only (no analogies, restrict_vocab or vector_kind)");
       }
-      if (batched > limits_.max_queries) {
-        throw InvalidArgumentError(std::to_string(batched) + " queries in one request; the limit is " +
-                                   std::to_string(limits_.max_queries));
-      }
+      const int64_t tokens = bundle->vocabulary(side).size() - Vocabulary::kNumSpecial;
+      response->set_k_clamped(k > tokens);
+      k = static_cast<int>(std::min<int64_t>(k, tokens));
+      response->set_k(k);
       std::vector<std::vector<Neighbor>> results;
-      if (request->words_size() > 0) {
+      if (request->query_case() == v1::NearestWordsRequest::kWord) {
+        results = {bundle->NearestWords(side, request->word(), k)};
+      } else if (request->words_size() > 0) {
         results = bundle->NearestWordsBatch(side, {request->words().begin(), request->words().end()}, k);
       } else {
-        std::vector<std::vector<float>> vectors;
-        for (const auto& v : request->vectors()) vectors.emplace_back(v.values().begin(), v.values().end());
         results = bundle->NearestToVectors(side, vectors, k);
       }
-      for (const auto& neighbors : results) AddNeighbors(neighbors, response->add_results()->mutable_neighbors());
+      if (single) {
+        AddNeighbors(results.front(), response->mutable_neighbors());
+      } else {
+        for (const auto& neighbors : results) AddNeighbors(neighbors, response->add_results()->mutable_neighbors());
+      }
       return grpc::Status::OK;
     }
-    std::vector<Neighbor> neighbors;
-    switch (request->query_case()) {
-      case v1::NearestWordsRequest::kWord:
-        neighbors = bundle->NearestWords(side, request->word(), k);
-        break;
-      case v1::NearestWordsRequest::kVector: {
-        const auto& values = request->vector().values();
-        if (values.empty()) throw InvalidArgumentError("the query vector is empty");
-        neighbors = bundle->NearestToVector(side, std::vector<float>(values.begin(), values.end()), k);
-        break;
+
+    const auto kind = KindFromProto(request->vector_kind());
+    const WordSpace& space = bundle->Words(side, kind);
+    response->set_vector_kind(VectorKindName(kind.value_or(bundle->DefaultVectorKind(side))));
+    const int64_t searchable =
+        request->restrict_vocab() > 0 ? std::min<int64_t>(request->restrict_vocab(), space.size()) : space.size();
+    response->set_k_clamped(k > searchable);
+    k = static_cast<int>(std::min<int64_t>(k, searchable));
+    response->set_k(k);
+    if (k == 0) throw FailedPreconditionError("the " + space.description() + " vectors hold no words");
+    const auto scoring = request->scoring() == v1::COS_MUL ? AnalogyScoring::kCosMul : AnalogyScoring::kCosAdd;
+    auto check_analogy = [&](int positive, int negative) {
+      if (positive == 0) throw InvalidArgumentError("an analogy needs at least one positive word");
+      if (positive + negative > 64) throw InvalidArgumentError("an analogy takes at most 64 words");
+    };
+    std::vector<std::vector<WordHit>> results;
+    if (analogy) {
+      check_analogy(request->positive_size(), request->negative_size());
+      results = {space.Analogy({request->positive().begin(), request->positive().end()},
+                               {request->negative().begin(), request->negative().end()}, scoring, k,
+                               request->restrict_vocab())};
+    } else if (request->analogies_size() > 0) {
+      for (const auto& a : request->analogies()) {
+        check_analogy(a.positive_size(), a.negative_size());
+        results.push_back(space.Analogy({a.positive().begin(), a.positive().end()},
+                                        {a.negative().begin(), a.negative().end()}, scoring, k,
+                                        request->restrict_vocab()));
       }
-      default:
-        throw InvalidArgumentError("give a word or a vector (or words or vectors)");
+    } else {
+      // Words and vectors: one FAISS batch search; a query word is never its own neighbour.
+      std::vector<std::vector<int64_t>> excludes;
+      std::vector<std::string> words(request->words().begin(), request->words().end());
+      if (request->query_case() == v1::NearestWordsRequest::kWord) words.push_back(request->word());
+      for (const auto& word : words) {
+        auto resolved = space.Resolve(word);
+        vectors.push_back(std::move(resolved.vector));
+        excludes.push_back(resolved.word >= 0 ? std::vector<int64_t>{resolved.word} : std::vector<int64_t>{});
+      }
+      if (!excludes.empty()) excludes.resize(vectors.size());
+      results = space.Nearest(vectors, k, excludes, request->restrict_vocab());
     }
-    AddNeighbors(neighbors, response->mutable_neighbors());
+    if (single) {
+      AddWordHits(space, results.front(), response->mutable_neighbors());
+    } else {
+      for (const auto& hits : results) AddWordHits(space, hits, response->add_results()->mutable_neighbors());
+    }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status WordBridgeService::Similarity(grpc::ServerContext* context, const v1::SimilarityRequest* request,
+                                           v1::SimilarityResponse* response) {
+  return Handle("Similarity", context, [&] {
+    auto bundle = Resolve(request->model(), request->version());
+    const Side side = SideFromProto(request->side());
+    const auto kind = KindFromProto(request->vector_kind());
+    const WordSpace& space = bundle->Words(side, kind);
+    response->set_vector_kind(VectorKindName(kind.value_or(bundle->DefaultVectorKind(side))));
+    const bool single = !request->word_a().empty() || !request->word_b().empty();
+    if (single == (request->pairs_size() > 0)) {
+      throw InvalidArgumentError("give word_a and word_b, or pairs (not both)");
+    }
+    CheckQueryCount(request->pairs_size(), limits_.max_queries, "pairs");
+    if (single) {
+      response->set_similarity(space.Similarity(request->word_a(), request->word_b()));
+    } else {
+      for (const auto& pair : request->pairs()) response->add_similarities(space.Similarity(pair.a(), pair.b()));
+    }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status WordBridgeService::DoesntMatch(grpc::ServerContext* context, const v1::DoesntMatchRequest* request,
+                                            v1::DoesntMatchResponse* response) {
+  return Handle("DoesntMatch", context, [&] {
+    auto bundle = Resolve(request->model(), request->version());
+    const Side side = SideFromProto(request->side());
+    const auto kind = KindFromProto(request->vector_kind());
+    const WordSpace& space = bundle->Words(side, kind);
+    response->set_vector_kind(VectorKindName(kind.value_or(bundle->DefaultVectorKind(side))));
+    CheckQueryCount(request->words_size(), limits_.max_queries, "words");
+    auto [word, similarity] = space.DoesntMatch({request->words().begin(), request->words().end()});
+    response->set_word(word);
+    response->set_similarity(similarity);
     return grpc::Status::OK;
   });
 }
@@ -338,6 +498,16 @@ grpc::Status WordBridgeService::ListModels(grpc::ServerContext* context, const v
       info->set_target_vocab_size(summary.serving->config().target_vocab_size);
       for (const auto& [key, value] : summary.serving->metrics()) (*info->mutable_metrics())[key] = value;
       for (const auto& [key, value] : summary.serving->training()) (*info->mutable_training())[key] = value;
+      for (const Side side : {Side::kSource, Side::kTarget}) {
+        auto* words = info->add_word_spaces();
+        words->set_side(side == Side::kSource ? v1::SOURCE : v1::TARGET);
+        const auto& space = summary.serving->Words(side);
+        words->set_words(space.size());
+        words->set_counted(summary.serving->HasCountedWords(side));
+        for (const auto kind : summary.serving->VectorKinds(side)) words->add_vector_kinds(VectorKindName(kind));
+        words->set_default_vector_kind(VectorKindName(summary.serving->DefaultVectorKind(side)));
+        words->set_dimension(static_cast<int32_t>(space.dimension()));
+      }
     }
     return grpc::Status::OK;
   });

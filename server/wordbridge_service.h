@@ -49,6 +49,10 @@ class WordBridgeService final : public v1::WordBridge::Service {
                             v1::GetEmbeddingResponse* response) override;
   grpc::Status NearestWords(grpc::ServerContext* context, const v1::NearestWordsRequest* request,
                             v1::NearestWordsResponse* response) override;
+  grpc::Status Similarity(grpc::ServerContext* context, const v1::SimilarityRequest* request,
+                          v1::SimilarityResponse* response) override;
+  grpc::Status DoesntMatch(grpc::ServerContext* context, const v1::DoesntMatchRequest* request,
+                           v1::DoesntMatchResponse* response) override;
   grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
 

@@ -30,6 +30,14 @@ class EmbeddingIndex {
   // belongs to queries[i] and never holds exclude_ids[i] (when given; -1 = none).
   std::vector<std::vector<ScoredId>> SearchBatch(const std::vector<std::vector<float>>& queries, int64_t k,
                                                  const std::vector<int64_t>& exclude_ids = {}) const;
+  // The general form: result i never holds an id of excludes[i] (when given), and only rows before
+  // `first_id + restrict_to` are searched when restrict_to > 0 (rows sorted by frequency: the
+  // restrict_to most frequent words).
+  std::vector<std::vector<ScoredId>> SearchBatch(const std::vector<std::vector<float>>& queries, int64_t k,
+                                                 const std::vector<std::vector<int64_t>>& excludes,
+                                                 int64_t restrict_to) const;
+  // Checks a query vector: dimension, finite components, not all zeros (InvalidArgumentError).
+  void CheckQuery(const std::vector<float>& query) const;
 
  private:
   int64_t dimension_;

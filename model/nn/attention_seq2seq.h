@@ -29,6 +29,7 @@ class AttentionSeq2Seq : public Seq2SeqNet {
 
   torch::Tensor source_embedding() const override { return source_embedding_->weight; }
   torch::Tensor target_embedding() const override { return target_embedding_->weight; }
+  torch::Tensor output_rows() const override { return tied_ ? target_embedding_->weight : output_->weight; }
   bool has_attention() const override { return true; }
   void SetMixedPrecision(bool on) override { mixed_precision_ = on; }
 

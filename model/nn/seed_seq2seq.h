@@ -24,6 +24,7 @@ class SeedSeq2Seq : public Seq2SeqNet {
 
   torch::Tensor source_embedding() const override { return encoder_embedding_->weight; }
   torch::Tensor target_embedding() const override { return decoder_embedding_->weight; }
+  torch::Tensor output_rows() const override { return output_->weight; }
   bool has_attention() const override { return false; }
 
  private:

@@ -58,6 +58,8 @@ class Seq2SeqNet : public torch::nn::Module {
 
   virtual torch::Tensor source_embedding() const = 0;  // [source vocab, E]
   virtual torch::Tensor target_embedding() const = 0;  // [target vocab, E]
+  // The output layer's weight rows, one per target token (the target embedding table when tied).
+  virtual torch::Tensor output_rows() const = 0;
   virtual bool has_attention() const = 0;
   // Training only: run the large matrix products in bfloat16 with float32 weights (mixed precision).
   // Architectures without such a path ignore it; inference is unaffected.

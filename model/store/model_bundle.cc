@@ -25,23 +25,19 @@ void TranslationOptions::Validate() const {
   if (max_source_tokens < 1) throw InvalidArgumentError("max_source_tokens must be >= 1");
 }
 
-ModelBundle::ModelBundle(std::string name, std::string version, ModelConfig config,
-                         std::shared_ptr<const Tokenizer> source_tokenizer,
-                         std::shared_ptr<const Tokenizer> target_tokenizer, Vocabulary source_vocab,
-                         Vocabulary target_vocab, std::shared_ptr<Seq2SeqNet> network,
-                         std::map<std::string, double> metrics, std::map<std::string, double> training,
-                         std::shared_ptr<const LexicalShortlist> shortlist)
+ModelBundle::ModelBundle(std::string name, std::string version, ModelParts parts)
     : name_(std::move(name)),
       version_(std::move(version)),
-      config_(std::move(config)),
-      source_tokenizer_(std::move(source_tokenizer)),
-      target_tokenizer_(std::move(target_tokenizer)),
-      source_vocab_(std::move(source_vocab)),
-      target_vocab_(std::move(target_vocab)),
-      network_(std::move(network)),
-      metrics_(std::move(metrics)),
-      training_(std::move(training)),
-      shortlist_(std::move(shortlist)) {
+      config_(std::move(parts.config)),
+      source_tokenizer_(std::move(parts.source_tokenizer)),
+      target_tokenizer_(std::move(parts.target_tokenizer)),
+      source_vocab_(std::move(parts.source_vocab)),
+      target_vocab_(std::move(parts.target_vocab)),
+      network_(std::move(parts.network)),
+      metrics_(std::move(parts.metrics)),
+      training_(std::move(parts.training)),
+      shortlist_(std::move(parts.shortlist)),
+      word_tables_(std::move(parts.words)) {
   if (shortlist_ && (shortlist_->source_vocab_size() != source_vocab_.size() ||
                      shortlist_->target_vocab_size() != target_vocab_.size())) {
     throw FailedPreconditionError("model " + name_ + " version " + version_ +
@@ -88,6 +84,7 @@ void ModelBundle::Save(const std::string& dir) const {
   WriteFileAtomically(dir + "/metrics.json", nlohmann::json(metrics_).dump(2) + "\n");
   WriteFileAtomically(dir + "/training.json", nlohmann::json(training_).dump(2) + "\n");
   if (shortlist_) WriteFileAtomically(dir + "/" + LexicalShortlist::kFileName, shortlist_->Serialize());
+  if (!word_tables_.source_words.empty() || !word_tables_.target_words.empty()) word_tables_.Save(dir);
 }
 
 namespace {
@@ -168,9 +165,17 @@ std::shared_ptr<const ModelBundle> ModelBundle::Load(const std::string& name, co
       throw FailedPreconditionError("model " + dir + ": " + e.what());
     }
   }
-  return std::make_shared<const ModelBundle>(name, version, config, source_tokenizer, target_tokenizer,
-                                             std::move(source_vocab), std::move(target_vocab), network,
-                                             std::move(metrics), std::move(training), std::move(shortlist));
+  // Word lists and state averages are optional too (versions trained before them derive their words
+  // from the token vocabulary); damaged ones fail the version.
+  WordTables words;
+  try {
+    words = WordTables::Load(dir, source_vocab.size(), target_vocab.size());
+  } catch (const FailedPreconditionError& e) {
+    throw FailedPreconditionError("model " + dir + ": " + e.what());
+  }
+  ModelParts parts{config, source_tokenizer, target_tokenizer, std::move(source_vocab), std::move(target_vocab),
+                   network, std::move(metrics), std::move(training), std::move(shortlist), std::move(words)};
+  return std::make_shared<const ModelBundle>(name, version, std::move(parts));
 }
 
 void ModelBundle::SelfCheck() const {
@@ -347,16 +352,23 @@ WordVector ModelBundle::WordEmbedding(Side side, const std::string& word) const 
   return result;
 }
 
-std::vector<float> ModelBundle::SentenceEmbedding(const std::string& sentence) const {
+std::vector<float> ModelBundle::SentenceEmbedding(const std::string& sentence, SentencePooling pooling) const {
+  if (pooling == SentencePooling::kMeanStates && !network_->has_attention()) {
+    throw FailedPreconditionError("model " + name_ + ": mean-pooled sentence vectors need per-token encoder "
+                                  "outputs, which the seed architecture does not keep");
+  }
   auto tokens = source_tokenizer_->Tokenize(sentence);
   if (tokens.empty()) throw InvalidArgumentError("sentence is empty");
+  if (static_cast<int64_t>(tokens.size()) > 1024) throw InvalidArgumentError("sentence has more than 1024 tokens");
   c10::InferenceMode inference;
   auto ids = source_vocab_.Encode(tokens);
   auto source = torch::tensor(ids, torch::kInt64).unsqueeze(0);
   auto lengths = torch::tensor(std::vector<int64_t>{static_cast<int64_t>(ids.size())}, torch::kInt64);
   EncoderOutput encoded;
   network_->Encode(source, lengths, &encoded);
-  auto context = encoded.context[0].to(torch::kFloat32).contiguous();
+  auto context = (pooling == SentencePooling::kMeanStates ? encoded.memory[0].mean(0) : encoded.context[0])
+                     .to(torch::kFloat32)
+                     .contiguous();
   return std::vector<float>(context.data_ptr<float>(), context.data_ptr<float>() + context.numel());
 }
 
@@ -414,6 +426,83 @@ std::vector<std::vector<Neighbor>> ModelBundle::NearestToVectors(Side side,
   std::vector<std::vector<Neighbor>> results;
   for (const auto& hits : Index(side).SearchBatch(vectors, k)) results.push_back(ToNeighbors(side, hits));
   return results;
+}
+
+namespace {
+
+constexpr const char* kWordStartMark = "\xE2\x96\x81";  // SentencePiece's U+2581
+
+// A word list for versions trained before word lists were counted: the vocabulary's tokens that are
+// words (SentencePiece pieces that start a word, without their mark), with unknown counts (0).
+WordList WordsFromVocabulary(const Vocabulary& vocab, bool subword) {
+  std::vector<std::pair<std::string, int64_t>> words;
+  for (int64_t id = Vocabulary::kNumSpecial; id < vocab.size(); ++id) {
+    std::string token = vocab.Token(id);
+    if (subword) {
+      if (token.rfind(kWordStartMark, 0) != 0) continue;  // a piece inside a word
+      token.erase(0, 3);
+    }
+    if (IsWordToken(token)) words.emplace_back(std::move(token), 0);
+  }
+  return WordList::FromCounts(std::move(words));
+}
+
+}  // namespace
+
+const ModelBundle::SideWords& ModelBundle::BuildSideWords(Side side) const {
+  SideWords& entry = side_words_[side == Side::kSource ? 0 : 1];
+  std::call_once(entry.once, [&] {
+    const WordList& stored = side == Side::kSource ? word_tables_.source_words : word_tables_.target_words;
+    entry.words = std::make_shared<const WordList>(
+        stored.empty() ? WordsFromVocabulary(vocabulary(side), config_.tokenizer == "sentencepiece") : stored);
+    const std::string side_name = side == Side::kSource ? "source" : "target";
+    auto make = [&](VectorKind kind, const torch::Tensor& word_rows, const torch::Tensor& piece_rows) {
+      auto rows = word_rows.defined() ? word_rows
+                                      : WordSpace::ComposeAll(*entry.words, piece_rows, tokenizer(side), vocabulary(side));
+      entry.spaces[static_cast<int>(kind)] = std::make_unique<const WordSpace>(
+          entry.words, rows, piece_rows, &tokenizer(side), &vocabulary(side), side_name + " " + VectorKindName(kind));
+    };
+    c10::InferenceMode inference;
+    make(VectorKind::kInput, {}, Table(side));
+    if (side == Side::kTarget) make(VectorKind::kOutput, {}, network_->output_rows());
+    const StateAverages& states = side == Side::kSource ? word_tables_.source_states : word_tables_.target_states;
+    // States were averaged over the stored word list; a derived list has no states.
+    if (states.defined() && !stored.empty()) make(VectorKind::kContextual, states.words, states.pieces);
+  });
+  return entry;
+}
+
+std::vector<VectorKind> ModelBundle::VectorKinds(Side side) const {
+  std::vector<VectorKind> kinds;
+  const auto& entry = BuildSideWords(side);
+  for (int i = 0; i < 3; ++i) {
+    if (entry.spaces[i]) kinds.push_back(static_cast<VectorKind>(i));
+  }
+  return kinds;
+}
+
+VectorKind ModelBundle::DefaultVectorKind(Side side) const {
+  // Judged with WordNet on the Bible es-en model (bench/embedding_quality.py; docs/retrieval.md):
+  // on the source side the averaged encoder states score best, on the target side the embedding
+  // table (tied to the output layer) does.
+  if (side == Side::kTarget) return VectorKind::kInput;
+  return BuildSideWords(side).spaces[static_cast<int>(VectorKind::kContextual)] ? VectorKind::kContextual
+                                                                               : VectorKind::kInput;
+}
+
+bool ModelBundle::HasCountedWords(Side side) const {
+  return !(side == Side::kSource ? word_tables_.source_words : word_tables_.target_words).empty();
+}
+
+const WordSpace& ModelBundle::Words(Side side, std::optional<VectorKind> kind) const {
+  const VectorKind chosen = kind.value_or(DefaultVectorKind(side));
+  const auto& space = BuildSideWords(side).spaces[static_cast<int>(chosen)];
+  if (!space) {
+    throw FailedPreconditionError(std::string("model ") + name_ + " version " + version_ + " has no " +
+                                  VectorKindName(chosen) + " vectors on the " +
+                                  (side == Side::kSource ? "source" : "target") + " side");
+  }
+  return *space;
 }
 
 }  // namespace wordbridge

@@ -15,6 +15,8 @@
 #include "model/common/cancellation.h"
 #include "model/decode/search.h"
 #include "model/decode/shortlist.h"
+#include "model/embed/word_space.h"
+#include "model/embed/word_tables.h"
 #include "model/index/embedding_index.h"
 #include "model/nn/compute_type.h"
 #include "model/nn/model_config.h"
@@ -91,6 +93,8 @@ struct ModelParts {
   std::map<std::string, double> metrics;
   std::map<std::string, double> training;  // the training settings used (TrainingOptions::Settings)
   std::shared_ptr<const LexicalShortlist> shortlist;  // null: the version has no vocabulary shortlist
+  // Word lists and hidden-state averages for word retrieval (empty in versions trained before them).
+  WordTables words;
 };
 
 // Sentences as one padded batch for search: ids [B, longest] (padded with <PAD>), lengths [B], and
@@ -107,20 +111,9 @@ std::map<std::string, double> ParseNumbersJson(const std::string& text);
 
 class ModelBundle {
  public:
-  ModelBundle(std::string name, std::string version, ModelParts parts)
-      : ModelBundle(std::move(name), std::move(version), std::move(parts.config),
-                    std::move(parts.source_tokenizer), std::move(parts.target_tokenizer),
-                    std::move(parts.source_vocab), std::move(parts.target_vocab), std::move(parts.network),
-                    std::move(parts.metrics), std::move(parts.training), std::move(parts.shortlist)) {}
-
   // Takes the parts of a trained or loaded model; puts the network in inference mode and builds the
-  // embedding indexes.
-  ModelBundle(std::string name, std::string version, ModelConfig config,
-              std::shared_ptr<const Tokenizer> source_tokenizer,
-              std::shared_ptr<const Tokenizer> target_tokenizer, Vocabulary source_vocab,
-              Vocabulary target_vocab, std::shared_ptr<Seq2SeqNet> network,
-              std::map<std::string, double> metrics, std::map<std::string, double> training = {},
-              std::shared_ptr<const LexicalShortlist> shortlist = {});
+  // embedding indexes (the word vectors' indexes are built on first use).
+  ModelBundle(std::string name, std::string version, ModelParts parts);
 
   // Writes every file of the bundle into `dir` (which must exist) and syncs them (the shortlist's
   // file only when the version has one).
@@ -160,8 +153,11 @@ class ModelBundle {
 
   // Row `id` of a side's embedding table for `word` (the <UNK> row when unknown).
   WordVector WordEmbedding(Side side, const std::string& word) const;
-  // The encoder's context vector for a source sentence.
-  std::vector<float> SentenceEmbedding(const std::string& sentence) const;
+  // A source sentence as one vector: the encoder's context vector (the seed's), or the mean of its
+  // outputs over the sentence's tokens (attention models; FailedPreconditionError otherwise).
+  enum class SentencePooling { kFinalState, kMeanStates };
+  std::vector<float> SentenceEmbedding(const std::string& sentence,
+                                       SentencePooling pooling = SentencePooling::kFinalState) const;
   // Nearest words by cosine; the query word itself is excluded. NotFoundError for unknown words.
   std::vector<Neighbor> NearestWords(Side side, const std::string& word, int64_t k) const;
   std::vector<Neighbor> NearestToVector(Side side, const std::vector<float>& vector, int64_t k) const;
@@ -171,6 +167,17 @@ class ModelBundle {
                                                        int64_t k) const;
   std::vector<std::vector<Neighbor>> NearestToVectors(Side side, const std::vector<std::vector<float>>& vectors,
                                                       int64_t k) const;
+
+  // Word retrieval (model/embed): the side's words and their vectors of `kind` (the side's default
+  // when empty). FailedPreconditionError when the version has no vectors of that kind (contextual
+  // states in versions trained before them, or from the seed's encoder; output rows on the source).
+  const WordSpace& Words(Side side, std::optional<VectorKind> kind = std::nullopt) const;
+  // The kinds this version offers for a side, and the one used when a request names none.
+  std::vector<VectorKind> VectorKinds(Side side) const;
+  VectorKind DefaultVectorKind(Side side) const;
+  // True when the side's word list was counted from the training corpus; false when it was derived
+  // from the token vocabulary (versions trained before word lists: counts are then 0).
+  bool HasCountedWords(Side side) const;
 
   const std::string& name() const { return name_; }
   const std::string& version() const { return version_; }
@@ -211,7 +218,16 @@ class ModelBundle {
   std::map<std::string, double> metrics_;
   std::map<std::string, double> training_;
   std::shared_ptr<const LexicalShortlist> shortlist_;
+  WordTables word_tables_;
   std::unique_ptr<EmbeddingIndex> source_index_, target_index_;
+  // Word spaces per side and kind, built on first use (a dev-set probe bundle never builds them).
+  struct SideWords {
+    std::once_flag once;
+    std::shared_ptr<const WordList> words;
+    std::array<std::unique_ptr<const WordSpace>, 3> spaces;  // by VectorKind; null: not offered
+  };
+  const SideWords& BuildSideWords(Side side) const;
+  mutable std::array<SideWords, 2> side_words_;
   std::chrono::system_clock::time_point ready_time_;
   mutable std::array<std::once_flag, kNumComputeTypes> packed_once_;
   mutable std::array<std::unique_ptr<const PackedDecoder>, kNumComputeTypes> packed_;

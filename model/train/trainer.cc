@@ -1,5 +1,7 @@
 #include "model/train/trainer.h"
 
+#include "model/embed/word_tables.h"
+
 #include <chrono>
 #include <filesystem>
 #include <sstream>
@@ -71,6 +73,8 @@ void TrainingOptions::Validate() const {
   if (!(dev_holdout_fraction >= 0 && dev_holdout_fraction < 0.5)) fail("dev_fraction must be in [0, 0.5)");
   if (min_pairs_for_dev_holdout < 0) fail("min_pairs_for_dev_holdout must be >= 0");
   if (max_sentence_tokens < 1) fail("max_sentence_tokens must be >= 1");
+  if (word_min_count < 1 || word_min_count > 1000000) fail("word_min_count must be in [1, 1000000]");
+  if (contextual_sentences < 0 || contextual_sentences > 10000000) fail("contextual_sentences must be in [0, 10000000]");
 }
 
 // Defaults per architecture, and why:
@@ -122,7 +126,9 @@ std::map<std::string, double> TrainingOptions::Settings() const {
           {"patience", patience},
           {"lr_decay", lr_decay},
           {"dev_fraction", dev_holdout_fraction},
-          {"mixed_precision", mixed_precision ? 1.0 : 0.0}};
+          {"mixed_precision", mixed_precision ? 1.0 : 0.0},
+          {"word_min_count", static_cast<double>(word_min_count)},
+          {"contextual_sentences", static_cast<double>(contextual_sentences)}};
 }
 
 double EvaluateBleu(const ModelBundle& bundle, const std::vector<SentencePair>& pairs, int beam_size) {
@@ -297,13 +303,23 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
   if (epochs_done == 0) throw DeadlineExceededError("the time budget ended before the first epoch finished");
   if (!best.empty()) Restore(*net, best);
   net->eval();
+  // Word lists and hidden-state averages for word retrieval, from the final weights.
+  const auto words_start = Clock::now();
+  WordListOptions word_options;
+  word_options.min_count = options.word_min_count;
+  ContextualOptions contextual_options;
+  contextual_options.max_sentences = options.contextual_sentences;
+  parts.words = BuildWordTables(*net, *source_tokenizer, source_vocab, *target_tokenizer, target_vocab, train,
+                                word_options, contextual_options);
+  const double words_seconds = SecondsSince(words_start);
   parts.metrics = {{"train_loss", last_loss},
                    {"epochs", epochs_done},
                    {"steps", static_cast<double>(steps)},
                    {"train_seconds", SecondsSince(start)},
                    {"tokens_per_second", total_tokens / std::max(1e-9, SecondsSince(train_start))},
                    {"training_pairs", static_cast<double>(data.size())},
-                   {"shortlist_seconds", shortlist_seconds}};
+                   {"shortlist_seconds", shortlist_seconds},
+                   {"word_tables_seconds", words_seconds}};
   if (best_bleu >= 0) parts.metrics["dev_bleu"] = best_bleu;
   parts.training = options.Settings();
   parts.training["mixed_precision"] = mixed_precision ? 1.0 : 0.0;  // what ran, not what was asked

@@ -57,6 +57,11 @@ struct TrainingOptions {
   int64_t max_training_bytes = 0;
   // Threads for tokenizer training.
   int threads = 1;
+  // Word retrieval (model/embed): words seen fewer times are left out of a side's word list, and the
+  // first this many training pairs are run through the trained network to average each word's hidden
+  // states (the "contextual" vectors; 0 = none).
+  int64_t word_min_count = 2;
+  int64_t contextual_sentences = 20000;
   // If set, the weights are saved here after every epoch (checkpoint.pt).
   std::string checkpoint_dir;
 

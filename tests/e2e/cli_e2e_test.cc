@@ -129,9 +129,15 @@ TEST_F(CliEndToEndTest, ToyModelTranslatesAndSurvivesRestart) {
   EXPECT_EQ(models.exit_code, 0);
   EXPECT_NE(models.output.find("toy\tversion 1\tseed/whitespace"), std::string::npos) << models.output;
 
-  auto nearest = Cli("nearest --model toy -k 3 学习");
+  auto nearest = Cli("nearest --model toy -k 3 --pieces 学习");
   ASSERT_EQ(nearest.exit_code, 0) << nearest.output;
   EXPECT_EQ(std::count(nearest.output.begin(), nearest.output.end(), '\n'), 3);
+  // Words: the toy corpus repeats only 很 (3 times) and 学习 (twice), so k is clamped to the two.
+  auto words = Cli("nearest --model toy -k 3 学习");
+  ASSERT_EQ(words.exit_code, 0) << words.output;
+  EXPECT_NE(words.output.find("很\t"), std::string::npos) << words.output;
+  EXPECT_NE(words.output.find("\t3\n"), std::string::npos) << words.output;  // its count
+  EXPECT_NE(words.output.find("k clamped to 2"), std::string::npos) << words.output;
 
   auto embed = Cli("embed --model toy --side target learning");
   ASSERT_EQ(embed.exit_code, 0) << embed.output;

@@ -142,10 +142,7 @@ TEST(ComputeTypeTest, LogProbabilitiesStayWithinToleranceOfFloat32) {
 TEST(ComputeTypeTest, PackedCopiesAreMadeOnceAndSharedByConcurrentThreads) {
   // A fresh bundle over the toy network, so the first Packed calls race each other here.
   const auto& toy = *AttentionToy();
-  ModelBundle bundle("toy", "2", toy.config(), std::shared_ptr<const Tokenizer>(LoadTokenizer("whitespace", "")),
-                     std::shared_ptr<const Tokenizer>(LoadTokenizer("whitespace", "")), toy.vocabulary(Side::kSource),
-                     toy.vocabulary(Side::kTarget),
-                     std::shared_ptr<Seq2SeqNet>(&toy.network(), [](Seq2SeqNet*) {}), {});
+  ModelBundle bundle("toy", "2", PartsOf(toy));
   const auto expected = GreedyUnpacked(toy);
   std::vector<const PackedDecoder*> seen(4, nullptr);
   std::vector<int> mismatches(4, 0);

@@ -178,11 +178,9 @@ TEST(ShortlistTest, PaddedRowsGiveTheSameProducts) {
 
 // The toy model `base` with `table` as its shortlist.
 std::shared_ptr<const ModelBundle> WithShortlist(const ModelBundle& base, std::shared_ptr<const LexicalShortlist> table) {
-  return std::make_shared<const ModelBundle>(
-      "toy", "1", base.config(), std::shared_ptr<const Tokenizer>(LoadTokenizer(base.config().tokenizer, "")),
-      std::shared_ptr<const Tokenizer>(LoadTokenizer(base.config().tokenizer, "")), base.vocabulary(Side::kSource),
-      base.vocabulary(Side::kTarget), std::shared_ptr<Seq2SeqNet>(&base.network(), [](Seq2SeqNet*) {}),
-      base.metrics(), base.training(), std::move(table));
+  ModelParts parts = PartsOf(base);
+  parts.shortlist = std::move(table);
+  return std::make_shared<const ModelBundle>("toy", "1", std::move(parts));
 }
 
 // A strict shortlist learned from the toy pairs with the model's own tokenizers and vocabularies, and

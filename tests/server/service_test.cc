@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "client/wordbridge_client.h"
+#include "model/embed/word_tables.h"
 #include "model/nn/mixed_precision.h"
 #include "server/training_jobs.h"
 #include "server/wordbridge_service.h"
@@ -226,7 +227,12 @@ TEST_F(ServiceTest, GetEmbeddingReturnsTheWeightRow) {
   ASSERT_EQ(response.vector_size(), 64);
   for (int i = 0; i < 64; ++i) EXPECT_EQ(response.vector(i), expected.values[i]);
 
+  // A word with no known token has no vector; as a piece it is the <UNK> row.
   request.set_word("zebra");
+  auto status = Client().GetEmbedding(request, &response);
+  EXPECT_EQ(status.error_code(), StatusCode::NOT_FOUND);
+  EXPECT_NE(status.error_message().find("zebra"), std::string::npos);
+  request.set_pieces(true);
   ASSERT_TRUE(Client().GetEmbedding(request, &response).ok());
   EXPECT_FALSE(response.in_vocabulary());
   EXPECT_EQ(response.token_id(), 3);
@@ -503,6 +509,178 @@ TEST_F(ServiceTest, TrainRefusesModelsTooLargeForTheMemoryBudget) {
   // The same small request trains.
   v1::TrainRequest small = ToyTrainRequest("small-enough", 1);
   EXPECT_TRUE(Train(small).ok());
+}
+
+// The seed toy model published with word lists counted from the toy pairs (every word kept).
+void PublishCountedWords(ModelStore* store) {
+  const auto& toy = *SeedToy();
+  WordListOptions words;
+  words.min_count = 1;
+  auto tables = BuildWordTables(toy.network(), toy.tokenizer(Side::kSource), toy.vocabulary(Side::kSource),
+                                toy.tokenizer(Side::kTarget), toy.vocabulary(Side::kTarget), SeedToyPairs(), words,
+                                ContextualOptions{});
+  toy.network().eval();
+  ModelParts parts{toy.config(), std::shared_ptr<const Tokenizer>(LoadTokenizer("whitespace", "")),
+                   std::shared_ptr<const Tokenizer>(LoadTokenizer("whitespace", "")), toy.vocabulary(Side::kSource),
+                   toy.vocabulary(Side::kTarget), std::shared_ptr<Seq2SeqNet>(&toy.network(), [](Seq2SeqNet*) {}),
+                   toy.metrics(), {}, nullptr, std::move(tables)};
+  store->Publish("counted", std::move(parts));
+}
+
+TEST_F(ServiceTest, NearestWordsAnswersWordsWithCountsAndClampsK) {
+  PublishCountedWords(store_);
+  v1::NearestWordsRequest request;
+  request.set_model("counted");
+  request.set_side(v1::TARGET);
+  request.set_word("learning");
+  request.set_k(1000);
+  v1::NearestWordsResponse response;
+  ASSERT_TRUE(Client().NearestWords(request, &response).ok());
+  // The toy targets have 18 distinct words; the query is never its own neighbour.
+  EXPECT_TRUE(response.k_clamped());
+  EXPECT_EQ(response.k(), 18);
+  EXPECT_EQ(response.neighbors_size(), 17);
+  EXPECT_EQ(response.vector_kind(), "input");
+  for (const auto& n : response.neighbors()) {
+    EXPECT_NE(n.word(), "learning");
+    EXPECT_GE(n.count(), 1) << n.word();
+  }
+  request.set_restrict_vocab(3);  // "is" (3), "learning" (2), then the first word seen once
+  ASSERT_TRUE(Client().NearestWords(request, &response).ok());
+  EXPECT_EQ(response.k(), 3);
+  ASSERT_EQ(response.neighbors_size(), 2);
+  for (const auto& n : response.neighbors()) EXPECT_LT(n.token_id(), 3);
+
+  // pieces: the token table, as before word lists.
+  request.set_restrict_vocab(0);
+  request.set_pieces(true);
+  request.set_k(2);
+  ASSERT_TRUE(Client().NearestWords(request, &response).ok());
+  ASSERT_EQ(response.neighbors_size(), 2);
+  EXPECT_EQ(response.neighbors(0).count(), 0);
+  EXPECT_GE(response.neighbors(0).token_id(), Vocabulary::kNumSpecial);
+}
+
+TEST_F(ServiceTest, AnalogiesSimilarityAndDoesntMatchOverGrpc) {
+  PublishCountedWords(store_);
+  v1::NearestWordsRequest analogy;
+  analogy.set_model("counted");
+  analogy.set_side(v1::TARGET);
+  analogy.add_positive("learning");
+  analogy.add_positive("Deep");
+  analogy.add_negative("Machine");
+  analogy.set_k(5);
+  v1::NearestWordsResponse response;
+  for (auto scoring : {v1::COS_ADD, v1::COS_MUL}) {
+    analogy.set_scoring(scoring);
+    ASSERT_TRUE(Client().NearestWords(analogy, &response).ok());
+    ASSERT_EQ(response.neighbors_size(), 5);
+    for (const auto& n : response.neighbors()) {
+      EXPECT_TRUE(n.word() != "learning" && n.word() != "Deep" && n.word() != "Machine") << n.word();
+    }
+  }
+  v1::NearestWordsRequest batch;
+  batch.set_model("counted");
+  batch.set_side(v1::TARGET);
+  *batch.add_analogies() = v1::Analogy();
+  batch.mutable_analogies(0)->add_positive("learning");
+  batch.add_analogies()->add_positive("Deep");
+  ASSERT_TRUE(Client().NearestWords(batch, &response).ok());
+  EXPECT_EQ(response.results_size(), 2);
+
+  v1::SimilarityRequest similarity;
+  similarity.set_model("counted");
+  similarity.set_side(v1::TARGET);
+  similarity.set_word_a("learning");
+  similarity.set_word_b("learning");
+  v1::SimilarityResponse similar;
+  ASSERT_TRUE(Client().Similarity(similarity, &similar).ok());
+  EXPECT_NEAR(similar.similarity(), 1.0, 1e-5);
+  similarity.set_word_b("zzz");
+  auto status = Client().Similarity(similarity, &similar);
+  EXPECT_EQ(status.error_code(), StatusCode::NOT_FOUND);
+  EXPECT_NE(status.error_message().find("zzz"), std::string::npos) << status.error_message();
+
+  v1::DoesntMatchRequest odd;
+  odd.set_model("counted");
+  odd.set_side(v1::TARGET);
+  for (const char* w : {"learning", "Deep", "Machine", "weather"}) odd.add_words(w);
+  v1::DoesntMatchResponse odd_one;
+  ASSERT_TRUE(Client().DoesntMatch(odd, &odd_one).ok());
+  EXPECT_NE(std::find(odd.words().begin(), odd.words().end(), odd_one.word()), odd.words().end());
+  odd.clear_words();
+  odd.add_words("learning");
+  EXPECT_EQ(Client().DoesntMatch(odd, &odd_one).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ServiceTest, WordRetrievalRefusesBadQueriesWithTheRightStatus) {
+  PublishCountedWords(store_);
+  auto nearest = [&](const std::function<void(v1::NearestWordsRequest*)>& edit) {
+    v1::NearestWordsRequest request;
+    request.set_model("counted");
+    request.set_word("learning");
+    request.set_side(v1::TARGET);
+    edit(&request);
+    v1::NearestWordsResponse response;
+    return Client().NearestWords(request, &response).error_code();
+  };
+  EXPECT_EQ(nearest([](auto* r) { r->set_vector_kind("bogus"); }), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(nearest([](auto* r) { r->set_side(v1::SOURCE); r->set_word("学习"); r->set_vector_kind("contextual"); }),
+            StatusCode::FAILED_PRECONDITION);  // the seed's encoder keeps no per-token states
+  EXPECT_EQ(nearest([](auto* r) { r->set_vector_kind("output"); r->set_side(v1::SOURCE); r->set_word("学习"); }),
+            StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(nearest([](auto* r) { r->set_word("<PAD>"); }), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(nearest([](auto* r) { r->set_word("zzz"); }), StatusCode::NOT_FOUND);
+  EXPECT_EQ(nearest([](auto* r) { r->add_positive("Deep"); }), StatusCode::INVALID_ARGUMENT);  // two kinds of query
+  EXPECT_EQ(nearest([](auto* r) { r->clear_word(); r->add_negative("Deep"); }), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(nearest([](auto* r) { r->set_restrict_vocab(-1); }), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(nearest([](auto* r) { r->set_pieces(true); r->set_restrict_vocab(2); }), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(nearest([](auto* r) {
+              r->clear_word();
+              r->mutable_vector()->add_values(std::nanf(""));
+            }),
+            StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(nearest([](auto* r) {
+              r->clear_word();
+              r->mutable_vector()->add_values(1.0f);  // wrong dimension
+            }),
+            StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ServiceTest, GetEmbeddingOfManyWordsComposesUnseenOnesAndListModelsShowsWordSpaces) {
+  PublishCountedWords(store_);
+  v1::GetEmbeddingRequest request;
+  request.set_model("counted");
+  request.set_side(v1::TARGET);
+  request.add_words("learning");
+  request.add_words("Deep learning");  // not a word of the list: the mean of its tokens' rows
+  v1::GetEmbeddingResponse response;
+  ASSERT_TRUE(Client().GetEmbedding(request, &response).ok());
+  ASSERT_EQ(response.embeddings_size(), 2);
+  EXPECT_TRUE(response.embeddings(0).in_vocabulary());
+  EXPECT_EQ(response.embeddings(0).count(), 2);
+  EXPECT_FALSE(response.embeddings(1).in_vocabulary());
+  const auto& toy = *SeedToy();
+  auto deep = toy.WordEmbedding(Side::kTarget, "Deep").values, learning = toy.WordEmbedding(Side::kTarget, "learning").values;
+  for (size_t i = 0; i < deep.size(); ++i) {
+    EXPECT_NEAR(response.embeddings(1).vector(i), (deep[i] + learning[i]) / 2, 1e-5);
+  }
+  request.set_word("learning");  // a single word and a batch at once
+  EXPECT_EQ(Client().GetEmbedding(request, &response).error_code(), StatusCode::INVALID_ARGUMENT);
+
+  v1::ListModelsResponse models;
+  ASSERT_TRUE(Client().ListModels(&models).ok());
+  bool seen = false;
+  for (const auto& model : models.models()) {
+    if (model.name() != "counted") continue;
+    seen = true;
+    ASSERT_EQ(model.word_spaces_size(), 2);
+    EXPECT_TRUE(model.word_spaces(1).counted());
+    EXPECT_EQ(model.word_spaces(1).words(), 18);
+    EXPECT_EQ(model.word_spaces(1).default_vector_kind(), "input");
+    EXPECT_EQ(model.word_spaces(0).vector_kinds_size(), 1);  // the seed: input only on the source side
+  }
+  EXPECT_TRUE(seen);
 }
 
 TEST_F(ServiceTest, ListModelsShowsVersionsConfigAndMetrics) {
