@@ -371,19 +371,7 @@ grpc::Status WordBridgeService::WatchJob(grpc::ServerContext* context, const v1:
                                     "); watch it there");
     }
     // Its history stayed with the process that ran it; the record gives the outcome.
-    if (record.state == JobState::kSucceeded) {
-      JobProgress done;
-      done.stage = JobProgress::Stage::kDone;
-      done.epoch = record.epoch;
-      done.total_epochs = record.total_epochs;
-      done.loss = record.loss;
-      done.dev_bleu = record.best_dev_bleu;
-      done.elapsed_seconds = record.ElapsedSeconds();
-      done.version = record.version;
-      done.message = record.message;
-      done.training_pairs = record.training_pairs;
-      writer->Write(ProgressToProto(record.id, done));
-    }
+    if (auto done = DoneProgressOf(record)) writer->Write(ProgressToProto(record.id, *done));
     return ToGrpcStatus(record.FinalStatus());
   });
 }

@@ -36,6 +36,21 @@ bool SameProcess(const StagingOwner& a, const StagingOwner& b) {
 
 }  // namespace
 
+std::optional<JobProgress> DoneProgressOf(const JobRecord& record) {
+  if (record.state != JobState::kSucceeded) return std::nullopt;
+  JobProgress done;
+  done.stage = JobProgress::Stage::kDone;
+  done.epoch = record.epoch;
+  done.total_epochs = record.total_epochs;
+  done.loss = record.loss;
+  done.dev_bleu = record.best_dev_bleu;
+  done.elapsed_seconds = record.ElapsedSeconds();
+  done.version = record.version;
+  done.message = record.message;
+  done.training_pairs = record.training_pairs;
+  return done;
+}
+
 TrainingJob::Next TrainingJob::WaitForProgress(size_t index, JobProgress* out,
                                                std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mutex_);

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,6 +59,10 @@ struct JobProgress {
   int64_t training_pairs = 0;
   int64_t skipped_pairs = 0;
 };
+
+// The DONE message a finished job's record stands for (for a job whose history is gone with the
+// process that ran it); nullopt unless the job succeeded.
+std::optional<JobProgress> DoneProgressOf(const JobRecord& record);
 
 class TrainingJob {
  public:

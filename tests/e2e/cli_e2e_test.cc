@@ -217,6 +217,11 @@ TEST_F(CliEndToEndTest, DetachedJobsAreWatchedListedCancelledAndOutliveARestart)
   EXPECT_NE(job.output.find("state      SUCCEEDED"), std::string::npos) << job.output;
   EXPECT_NE(job.output.find("version    1"), std::string::npos) << job.output;
   EXPECT_EQ(Cli("job job-20000101T000000Z-000000000000").exit_code, 2);
+  // Its history went with the old process; watching it now gives the outcome.
+  auto rewatched = Cli("watch " + done_id);
+  EXPECT_EQ(rewatched.exit_code, 0) << rewatched.output;
+  EXPECT_NE(rewatched.output.find("published job-toy version 1"), std::string::npos) << rewatched.output;
+  EXPECT_EQ(Cli("watch " + interrupted_id).exit_code, 2);
 }
 
 TEST_F(CliEndToEndTest, ErrorsAreReportedWithExitCodes) {

@@ -135,6 +135,13 @@ TEST_F(JobsTest, RecordsSurviveARestartAndARunningJobBecomesInterrupted) {
   EXPECT_EQ(succeeded.state, JobState::kSucceeded);
   EXPECT_EQ(succeeded.version, "1");
   EXPECT_EQ(succeeded.epoch, 2);
+  // The new manager never ran it: the record stands for the history.
+  EXPECT_EQ(jobs.Find(finished_id), nullptr);
+  const auto done = DoneProgressOf(succeeded);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->stage, JobProgress::Stage::kDone);
+  EXPECT_EQ(done->version, "1");
+  EXPECT_FALSE(DoneProgressOf(interrupted).has_value());
   const auto list = jobs.List("toy");
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].id, running_id);  // newest first

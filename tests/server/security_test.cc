@@ -50,6 +50,10 @@ TEST(AccessPolicyTest, AdminMethodsNeedTheTokenOthersOnlyWithAuthAll) {
   EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/Train"));
   EXPECT_FALSE(admin.Protects("/wordbridge.v1.WordBridge/Translate"));
   EXPECT_FALSE(admin.Protects("/wordbridge.v1.WordBridge/ListModels"));
+  EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/CancelJob"));
+  for (const char* read : {"WatchJob", "GetJob", "ListJobs"}) {
+    EXPECT_FALSE(admin.Protects(std::string("/wordbridge.v1.WordBridge/") + read)) << read;
+  }
   EXPECT_TRUE(admin.Protects(""));  // unknown method: refuse rather than guess
   EXPECT_TRUE(all.Protects("/wordbridge.v1.WordBridge/Translate"));
   EXPECT_TRUE(all.Protects("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"));
