@@ -4,7 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -100,8 +102,51 @@ struct TrainArgs {
   std::string precision;
   int64_t seed = 0;
   bool tie = false;
+  bool detach = false;
   std::string bridge;  // "on", "off" or empty (the architecture's default)
 };
+
+using ProgressCallback = std::function<void(const v1::TrainProgress&)>;
+
+// Runs `stream` (Train or WatchJob) with a printer of its progress: a bar on a terminal, one line per
+// epoch otherwise, and the DONE message on stdout. Returns the exit code.
+int PrintProgressUntilDone(const std::function<grpc::Status(const ProgressCallback&)>& stream) {
+  const bool tty = isatty(STDERR_FILENO);
+  auto status = stream([&](const v1::TrainProgress& p) {
+    switch (p.stage()) {
+      case v1::TrainProgress::STARTED:
+        if (!p.message().empty()) std::cerr << p.job_id() << ": " << p.message() << std::endl;
+        break;
+      case v1::TrainProgress::EPOCH: {
+        std::ostringstream line;
+        line << "epoch " << p.epoch() << "/" << p.total_epochs() << "  loss " << std::fixed << std::setprecision(4)
+             << p.loss() << "  " << std::setprecision(0) << p.tokens_per_second() << " tok/s";
+        if (p.dev_bleu() >= 0) line << "  dev BLEU " << std::setprecision(2) << p.dev_bleu();
+        line << "  elapsed " << Clock(p.elapsed_seconds()) << "  ETA " << Clock(p.eta_seconds());
+        if (tty) {
+          const int width = 30;
+          int filled = p.total_epochs() > 0 ? width * p.epoch() / p.total_epochs() : 0;
+          std::cerr << "\r\033[K[" << std::string(filled, '#') << std::string(width - filled, ' ') << "] "
+                    << line.str() << std::flush;
+        } else {
+          std::cerr << line.str() << std::endl;
+        }
+        break;
+      }
+      case v1::TrainProgress::DONE:
+        if (tty) std::cerr << std::endl;
+        std::cout << p.message() << std::endl;
+        break;
+      default:
+        break;
+    }
+  });
+  if (!status.ok()) {
+    if (tty) std::cerr << std::endl;
+    return Fail(status);
+  }
+  return 0;
+}
 
 int RunTrain(WordBridgeClient& client, const TrainArgs& a) {
   v1::TrainRequest request;
@@ -144,41 +189,67 @@ int RunTrain(WordBridgeClient& client, const TrainArgs& a) {
   if (a.precision == "float32") o->set_precision(v1::TrainingOptions::FLOAT32);
   o->set_dev_fraction(a.dev_fraction);
 
-  const bool tty = isatty(STDERR_FILENO);
-  auto status = client.Train(request, [&](const v1::TrainProgress& p) {
-    switch (p.stage()) {
-      case v1::TrainProgress::STARTED:
-        if (!p.message().empty()) std::cerr << p.job_id() << ": " << p.message() << std::endl;
-        break;
-      case v1::TrainProgress::EPOCH: {
-        std::ostringstream line;
-        line << "epoch " << p.epoch() << "/" << p.total_epochs() << "  loss " << std::fixed << std::setprecision(4)
-             << p.loss() << "  " << std::setprecision(0) << p.tokens_per_second() << " tok/s";
-        if (p.dev_bleu() >= 0) line << "  dev BLEU " << std::setprecision(2) << p.dev_bleu();
-        line << "  elapsed " << Clock(p.elapsed_seconds()) << "  ETA " << Clock(p.eta_seconds());
-        if (tty) {
-          const int width = 30;
-          int filled = p.total_epochs() > 0 ? width * p.epoch() / p.total_epochs() : 0;
-          std::cerr << "\r\033[K[" << std::string(filled, '#') << std::string(width - filled, ' ') << "] "
-                    << line.str() << std::flush;
-        } else {
-          std::cerr << line.str() << std::endl;
-        }
-        break;
-      }
-      case v1::TrainProgress::DONE:
-        if (tty) std::cerr << std::endl;
-        std::cout << p.message() << std::endl;
-        break;
-      default:
-        break;
-    }
-  });
-  if (!status.ok()) {
-    if (tty) std::cerr << std::endl;
-    return Fail(status);
+  request.set_detach(a.detach);
+  if (a.detach) {
+    std::string job_id;
+    auto status = client.Train(request, [&](const v1::TrainProgress& p) { job_id = p.job_id(); });
+    if (!status.ok()) return Fail(status);
+    std::cout << job_id << std::endl;  // follow it with `wordbridge watch ID`
+    return 0;
+  }
+  return PrintProgressUntilDone([&](const ProgressCallback& print) { return client.Train(request, print); });
+}
+
+// "2026-11-29 09:20:38" (UTC) for seconds since the Unix epoch; "-" for 0 (not yet).
+std::string UtcTime(double seconds) {
+  if (seconds <= 0) return "-";
+  const std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%d %H:%M:%S", &utc);
+  return text;
+}
+
+std::string BestBleu(const v1::JobInfo& job) {
+  if (job.best_dev_bleu() < 0) return "-";
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(2) << job.best_dev_bleu();
+  return out.str();
+}
+
+int RunJobs(WordBridgeClient& client, const std::string& model) {
+  v1::ListJobsResponse response;
+  auto status = client.ListJobs(model, &response);
+  if (!status.ok()) return Fail(status);
+  std::cout << std::left << std::setw(34) << "JOB" << std::setw(16) << "MODEL" << std::setw(12) << "STATE"
+            << std::setw(10) << "EPOCH" << std::setw(10) << "DEV BLEU" << std::setw(21) << "STARTED (UTC)"
+            << std::setw(10) << "ELAPSED" << "VERSION\n";
+  for (const auto& job : response.jobs()) {
+    std::cout << std::setw(34) << job.job_id() << std::setw(16) << job.model() << std::setw(12)
+              << v1::JobInfo::State_Name(job.state()) << std::setw(10)
+              << (std::to_string(job.epoch()) + "/" + std::to_string(job.total_epochs())) << std::setw(10)
+              << BestBleu(job) << std::setw(21) << UtcTime(job.start_time()) << std::setw(10)
+              << Clock(job.elapsed_seconds()) << (job.version().empty() ? "-" : job.version()) << "\n";
   }
   return 0;
+}
+
+void PrintJob(const v1::JobInfo& job) {
+  std::cout << "job        " << job.job_id() << "\n"
+            << "model      " << job.model() << "\n"
+            << "state      " << v1::JobInfo::State_Name(job.state()) << "\n"
+            << "epoch      " << job.epoch() << "/" << job.total_epochs() << "\n"
+            << "loss       " << std::fixed << std::setprecision(4) << job.loss() << "\n"
+            << "dev BLEU   " << BestBleu(job) << " (best)\n"
+            << "pairs      " << job.training_pairs() << "\n"
+            << "started    " << UtcTime(job.start_time()) << " UTC\n"
+            << "ended      " << UtcTime(job.end_time()) << (job.end_time() > 0 ? " UTC" : "") << "\n"
+            << "elapsed    " << Clock(job.elapsed_seconds()) << "\n"
+            << "version    " << (job.version().empty() ? "-" : job.version()) << "\n"
+            << "process    " << job.pid() << " on " << job.host() << "\n";
+  if (!job.error_code().empty()) std::cout << "error      " << job.error_code() << ": " << job.error_message() << "\n";
+  if (!job.message().empty()) std::cout << "message    " << job.message() << "\n";
 }
 
 struct TranslateArgs {
@@ -423,6 +494,18 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--init-range", train.init_range, "initial weights uniform in +-this (0: the default)");
   train_cmd->add_option("--precision", train.precision, "training products: mixed (bfloat16) or float32")
       ->check(CLI::IsMember({"mixed", "float32"}));
+  train_cmd->add_flag("--detach", train.detach,
+                      "print the job id and exit; the job keeps running (follow it with `watch ID`)");
+
+  std::string jobs_model, job_id;
+  auto* jobs_cmd = app.add_subcommand("jobs", "list running and recent training jobs");
+  jobs_cmd->add_option("--model", jobs_model, "only this model's jobs");
+  auto* job_cmd = app.add_subcommand("job", "show one training job");
+  job_cmd->add_option("id", job_id, "job id")->required();
+  auto* watch_cmd = app.add_subcommand("watch", "follow a training job's progress until it ends");
+  watch_cmd->add_option("id", job_id, "job id")->required();
+  auto* cancel_cmd = app.add_subcommand("cancel", "cancel a running training job (publishes nothing)");
+  cancel_cmd->add_option("id", job_id, "job id")->required();
 
   TranslateArgs tr;
   auto* translate_cmd = app.add_subcommand("translate", "translate sentences (arguments, --input FILE or stdin)");
@@ -535,6 +618,17 @@ int main(int argc, char** argv) {
     WordBridgeClient client(channel_options);
     client.set_timeout(std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000)));
     if (train_cmd->parsed()) return RunTrain(client, train);
+    if (jobs_cmd->parsed()) return RunJobs(client, jobs_model);
+    if (watch_cmd->parsed()) {
+      return PrintProgressUntilDone([&](const ProgressCallback& print) { return client.WatchJob(job_id, print); });
+    }
+    if (job_cmd->parsed() || cancel_cmd->parsed()) {
+      v1::JobInfo job;
+      auto status = job_cmd->parsed() ? client.GetJob(job_id, &job) : client.CancelJob(job_id, &job);
+      if (!status.ok()) return Fail(status);
+      PrintJob(job);
+      return 0;
+    }
     if (translate_cmd->parsed()) return RunTranslate(client, tr);
     if (eval_cmd->parsed()) return RunEval(client, ev, test_file);
     if (embed_cmd->parsed()) {

@@ -93,15 +93,56 @@ void WordBridgeClient::SetDeadline(grpc::ClientContext* context) const {
   context->set_deadline(std::chrono::system_clock::now() + timeout_);
 }
 
-grpc::Status WordBridgeClient::Train(const v1::TrainRequest& request,
-                                     const std::function<void(const v1::TrainProgress&)>& on_progress) {
-  grpc::ClientContext context;
-  auto reader = stub_->Train(&context, request);
+namespace {
+
+// Reads a progress stream to its end.
+grpc::Status ReadProgress(grpc::ClientReaderInterface<v1::TrainProgress>* reader,
+                          const std::function<void(const v1::TrainProgress&)>& on_progress) {
   v1::TrainProgress progress;
   while (reader->Read(&progress)) {
     if (on_progress) on_progress(progress);
   }
   return reader->Finish();
+}
+
+}  // namespace
+
+grpc::Status WordBridgeClient::Train(const v1::TrainRequest& request,
+                                     const std::function<void(const v1::TrainProgress&)>& on_progress) {
+  grpc::ClientContext context;
+  return ReadProgress(stub_->Train(&context, request).get(), on_progress);
+}
+
+grpc::Status WordBridgeClient::WatchJob(const std::string& job_id,
+                                        const std::function<void(const v1::TrainProgress&)>& on_progress) {
+  grpc::ClientContext context;  // no deadline: a job may run for hours
+  v1::WatchJobRequest request;
+  request.set_job_id(job_id);
+  return ReadProgress(stub_->WatchJob(&context, request).get(), on_progress);
+}
+
+grpc::Status WordBridgeClient::GetJob(const std::string& job_id, v1::JobInfo* response) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  return stub_->GetJob(&context, request, response);
+}
+
+grpc::Status WordBridgeClient::ListJobs(const std::string& model, v1::ListJobsResponse* response) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ListJobsRequest request;
+  request.set_model(model);
+  return stub_->ListJobs(&context, request, response);
+}
+
+grpc::Status WordBridgeClient::CancelJob(const std::string& job_id, v1::JobInfo* response) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::CancelJobRequest request;
+  request.set_job_id(job_id);
+  return stub_->CancelJob(&context, request, response);
 }
 
 grpc::Status WordBridgeClient::Translate(const v1::TranslateRequest& request, v1::TranslateResponse* response) {

@@ -59,9 +59,16 @@ class WordBridgeClient {
   // Deadline for unary calls; Train has none (it may run for hours).
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
 
-  // Streams progress to `on_progress` until the job ends.
+  // Streams progress to `on_progress` until the job ends (with request.detach(): only the first
+  // message, which carries the job id; the job keeps running).
   grpc::Status Train(const v1::TrainRequest& request,
                      const std::function<void(const v1::TrainProgress&)>& on_progress);
+  // Streams job `job_id`'s progress, from its first message, until it ends; returns its final status.
+  grpc::Status WatchJob(const std::string& job_id, const std::function<void(const v1::TrainProgress&)>& on_progress);
+  grpc::Status GetJob(const std::string& job_id, v1::JobInfo* response);
+  // Jobs of `model` ("" = every model), newest first.
+  grpc::Status ListJobs(const std::string& model, v1::ListJobsResponse* response);
+  grpc::Status CancelJob(const std::string& job_id, v1::JobInfo* response);
   grpc::Status Translate(const v1::TranslateRequest& request, v1::TranslateResponse* response);
   grpc::Status GetEmbedding(const v1::GetEmbeddingRequest& request, v1::GetEmbeddingResponse* response);
   grpc::Status NearestWords(const v1::NearestWordsRequest& request, v1::NearestWordsResponse* response);

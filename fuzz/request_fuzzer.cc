@@ -17,7 +17,7 @@
 #include "model/train/seed_corpus.h"
 #include "model/train/trainer.h"
 #include "server/status_mapping.h"
-#include "server/training_jobs.h"
+#include "model/jobs/training_jobs.h"
 #include "server/wordbridge_service.h"
 
 namespace {

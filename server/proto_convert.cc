@@ -94,4 +94,58 @@ Side SideFromProto(v1::Side side) {
   }
 }
 
+v1::TrainProgress ProgressToProto(const std::string& job_id, const JobProgress& p) {
+  v1::TrainProgress proto;
+  proto.set_job_id(job_id);
+  switch (p.stage) {
+    case JobProgress::Stage::kStarted: proto.set_stage(v1::TrainProgress::STARTED); break;
+    case JobProgress::Stage::kEpoch: proto.set_stage(v1::TrainProgress::EPOCH); break;
+    case JobProgress::Stage::kDone: proto.set_stage(v1::TrainProgress::DONE); break;
+  }
+  proto.set_epoch(p.epoch);
+  proto.set_total_epochs(p.total_epochs);
+  proto.set_loss(p.loss);
+  proto.set_tokens_per_second(p.tokens_per_second);
+  proto.set_dev_bleu(p.dev_bleu);
+  proto.set_elapsed_seconds(p.elapsed_seconds);
+  proto.set_eta_seconds(p.eta_seconds);
+  proto.set_version(p.version);
+  proto.set_message(p.message);
+  proto.set_training_pairs(p.training_pairs);
+  proto.set_skipped_pairs(p.skipped_pairs);
+  return proto;
+}
+
+void JobRecordToProto(const JobRecord& r, v1::JobInfo* proto) {
+  proto->set_job_id(r.id);
+  proto->set_model(r.model);
+  v1::JobInfo::State state = v1::JobInfo::STATE_UNSPECIFIED;
+  switch (r.state) {
+    case JobState::kQueued: state = v1::JobInfo::QUEUED; break;
+    case JobState::kRunning: state = v1::JobInfo::RUNNING; break;
+    case JobState::kSucceeded: state = v1::JobInfo::SUCCEEDED; break;
+    case JobState::kFailed: state = v1::JobInfo::FAILED; break;
+    case JobState::kCancelled: state = v1::JobInfo::CANCELLED; break;
+    case JobState::kInterrupted: state = v1::JobInfo::INTERRUPTED; break;
+  }
+  proto->set_state(state);
+  proto->set_epoch(r.epoch);
+  proto->set_total_epochs(r.total_epochs);
+  proto->set_loss(r.loss);
+  proto->set_best_dev_bleu(r.best_dev_bleu);
+  proto->set_start_time(UnixSeconds(r.start_time));
+  proto->set_end_time(UnixSeconds(r.end_time));
+  proto->set_elapsed_seconds(r.ElapsedSeconds());
+  proto->set_version(r.version);
+  const ErrorStatus final_status = r.FinalStatus();
+  if (!final_status.ok()) {
+    proto->set_error_code(ErrorCodeName(final_status.code));
+    proto->set_error_message(final_status.message);
+  }
+  proto->set_message(r.message);
+  proto->set_training_pairs(r.training_pairs);
+  proto->set_host(r.owner.host);
+  proto->set_pid(r.owner.pid);
+}
+
 }  // namespace wordbridge

@@ -157,7 +157,7 @@ void ServerRunner::Shutdown(bool immediate) {
     std::cerr << "draining for " << options_.drain_seconds << " s" << std::endl;
     std::this_thread::sleep_for(std::chrono::seconds(options_.drain_seconds));
   }
-  jobs_->CancelAll();
+  jobs_->InterruptAll();
   // In-flight calls finish (the engine still runs while gRPC waits for their handlers); after the
   // gRPC deadline, the engine fails whatever is still queued, and its workers end.
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

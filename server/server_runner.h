@@ -16,7 +16,7 @@
 #include "model/store/model_store.h"
 #include "server/http_endpoint.h"
 #include "server/security.h"
-#include "server/training_jobs.h"
+#include "model/jobs/training_jobs.h"
 #include "server/wordbridge_service.h"
 
 namespace wordbridge {

@@ -6,33 +6,14 @@
 
 namespace wordbridge {
 
+grpc::Status ToGrpcStatus(const ErrorStatus& status) {
+  return {static_cast<grpc::StatusCode>(status.code), status.message};
+}
+
 grpc::Status StatusFromException(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const InvalidArgumentError& e) {
-    return {grpc::StatusCode::INVALID_ARGUMENT, e.what()};
-  } catch (const NotFoundError& e) {
-    return {grpc::StatusCode::NOT_FOUND, e.what()};
-  } catch (const FailedPreconditionError& e) {
-    return {grpc::StatusCode::FAILED_PRECONDITION, e.what()};
-  } catch (const ResourceExhaustedError& e) {
-    return {grpc::StatusCode::RESOURCE_EXHAUSTED, e.what()};
-  } catch (const CancelledError& e) {
-    return {grpc::StatusCode::CANCELLED, e.what()};
-  } catch (const DeadlineExceededError& e) {
-    return {grpc::StatusCode::DEADLINE_EXCEEDED, e.what()};
-  } catch (const UnavailableError& e) {
-    return {grpc::StatusCode::UNAVAILABLE, e.what()};
-  } catch (const UnauthenticatedError& e) {
-    return {grpc::StatusCode::UNAUTHENTICATED, e.what()};
-  } catch (const std::bad_alloc&) {
-    return {grpc::StatusCode::RESOURCE_EXHAUSTED, "out of memory"};
-  } catch (const std::exception& e) {
-    std::cerr << "internal error: " << e.what() << std::endl;
-    return {grpc::StatusCode::INTERNAL, std::string("internal error: ") + e.what()};
-  } catch (...) {
-    return {grpc::StatusCode::INTERNAL, "internal error"};
-  }
+  const ErrorStatus status = ErrorStatusOf(error);
+  if (status.code == ErrorCode::kInternal) std::cerr << status.message << std::endl;
+  return ToGrpcStatus(status);
 }
 
 }  // namespace wordbridge

@@ -5,11 +5,15 @@
 
 #include <exception>
 
+#include "model/common/errors.h"
 #include "proto/status_code_name.h"
 
 namespace wordbridge {
 
-// Maps the in-flight exception: typed user errors to their codes, anything else to INTERNAL.
+// The model library's error codes are gRPC's by value (model/common/errors.h).
+grpc::Status ToGrpcStatus(const ErrorStatus& status);
+
+// Maps an exception: typed user errors to their codes, anything else to INTERNAL (and logs it).
 grpc::Status StatusFromException(std::exception_ptr error);
 
 // Runs `body`, turning any exception into a status.

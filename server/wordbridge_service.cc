@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "model/nn/model_size.h"
 
 #include <filesystem>
@@ -28,6 +30,10 @@ void AddNeighbors(const std::vector<Neighbor>& neighbors, google::protobuf::Repe
 
 void RequireModelName(const std::string& model) {
   if (model.empty()) throw InvalidArgumentError("request names no model");
+}
+
+void RequireJobId(const std::string& id) {
+  if (id.empty()) throw InvalidArgumentError("request names no job");
 }
 
 // Stops long requests when the client cancels or the deadline passes.
@@ -177,6 +183,28 @@ JobSpec WordBridgeService::TrainJobSpec(const v1::TrainRequest& request) const {
   return spec;
 }
 
+grpc::Status WordBridgeService::Relay(grpc::ServerContext* context, const TrainingJob& job,
+                                      grpc::ServerWriter<v1::TrainProgress>* writer) const {
+  JobProgress progress;
+  for (size_t next = 0;;) {
+    if (context->IsCancelled()) {
+      return {grpc::StatusCode::CANCELLED, "the client went away; job " + job.id() + " keeps running"};
+    }
+    switch (job.WaitForProgress(next, &progress, std::chrono::milliseconds(200))) {
+      case TrainingJob::Next::kMessage:
+        if (!writer->Write(ProgressToProto(job.id(), progress))) {
+          return {grpc::StatusCode::CANCELLED, "the stream broke; job " + job.id() + " keeps running"};
+        }
+        ++next;
+        break;
+      case TrainingJob::Next::kTimeout:
+        break;
+      case TrainingJob::Next::kEnd:
+        return ToGrpcStatus(job.record().FinalStatus());
+    }
+  }
+}
+
 grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::TrainRequest* request,
                                       grpc::ServerWriter<v1::TrainProgress>* writer) {
   const auto start = std::chrono::steady_clock::now();
@@ -187,25 +215,12 @@ grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::Tr
     return grpc::Status::OK;
   });
   if (!status.ok()) return Record("Train", start, status);
-  // The first message carries the job id even before the corpus is read.
-  v1::TrainProgress accepted;
-  accepted.set_job_id(job->id());
-  accepted.set_stage(v1::TrainProgress::STARTED);
-  accepted.set_message("accepted");
-  writer->Write(accepted);
-  v1::TrainProgress progress;
-  while (!job->done()) {
-    if (context->IsCancelled()) {
-      job->Cancel();  // the client went away: nobody would learn of the result
-      break;
-    }
-    if (job->NextProgress(&progress, std::chrono::milliseconds(200)) && !writer->Write(progress)) {
-      job->Cancel();
-      break;
-    }
-  }
-  while (!job->done()) job->NextProgress(&progress, std::chrono::milliseconds(200));
-  return Record("Train", start, job->status());
+  if (!request->detach()) return Record("Train", start, Relay(context, *job, writer));
+  // Detached: only the first message (the job id, there since Start returned); the job runs on.
+  JobProgress accepted;
+  job->WaitForProgress(0, &accepted, std::chrono::milliseconds(0));
+  writer->Write(ProgressToProto(job->id(), accepted));
+  return Record("Train", start, grpc::Status::OK);
 }
 
 WordBridgeService::TranslateInput WordBridgeService::CheckTranslate(const v1::TranslateRequest& request) const {
@@ -509,6 +524,56 @@ grpc::Status WordBridgeService::ListModels(grpc::ServerContext* context, const v
         words->set_dimension(static_cast<int32_t>(space.dimension()));
       }
     }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status WordBridgeService::WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
+                                         grpc::ServerWriter<v1::TrainProgress>* writer) {
+  return Handle("WatchJob", context, [&] {
+    RequireJobId(request->job_id());
+    if (auto job = jobs_->Find(request->job_id())) return Relay(context, *job, writer);
+    // Not in this process's memory: a record on disk (an earlier run's, or another process's).
+    const JobRecord record = jobs_->Get(request->job_id());
+    if (!IsFinished(record.state)) {
+      throw FailedPreconditionError("job " + record.id + " runs in another server process (pid " +
+                                    std::to_string(record.owner.pid) + " on " + record.owner.host +
+                                    "); watch it there");
+    }
+    // Its history stayed with the process that ran it; the record gives the outcome.
+    if (auto done = DoneProgressOf(record)) writer->Write(ProgressToProto(record.id, *done));
+    return ToGrpcStatus(record.FinalStatus());
+  });
+}
+
+grpc::Status WordBridgeService::GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
+                                       v1::JobInfo* response) {
+  return Handle("GetJob", context, [&] {
+    RequireJobId(request->job_id());
+    JobRecordToProto(jobs_->Get(request->job_id()), response);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status WordBridgeService::ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
+                                         v1::ListJobsResponse* response) {
+  return Handle("ListJobs", context, [&] {
+    if (!request->model().empty()) ModelStore::ValidateName(request->model());
+    for (const auto& record : jobs_->List(request->model())) JobRecordToProto(record, response->add_jobs());
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status WordBridgeService::CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
+                                          v1::JobInfo* response) {
+  return Handle("CancelJob", context, [&] {
+    RequireJobId(request->job_id());
+    // The job stops at its next check (between batches); wait for that, within the call's deadline.
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(context->deadline() -
+                                                                       std::chrono::system_clock::now()) -
+                std::chrono::milliseconds(100);
+    wait = std::clamp(wait, std::chrono::milliseconds(0), std::chrono::milliseconds(10000));
+    JobRecordToProto(jobs_->Cancel(request->job_id(), wait), response);
     return grpc::Status::OK;
   });
 }

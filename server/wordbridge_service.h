@@ -8,7 +8,7 @@
 #include "model/serve/translation_engine.h"
 #include "model/store/model_store.h"
 #include "server/security.h"
-#include "server/training_jobs.h"
+#include "model/jobs/training_jobs.h"
 #include "wordbridge/v1/wordbridge.grpc.pb.h"
 
 namespace wordbridge {
@@ -55,6 +55,13 @@ class WordBridgeService final : public v1::WordBridge::Service {
                            v1::DoesntMatchResponse* response) override;
   grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
+  grpc::Status WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
+                        grpc::ServerWriter<v1::TrainProgress>* writer) override;
+  grpc::Status GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request, v1::JobInfo* response) override;
+  grpc::Status ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
+                        v1::ListJobsResponse* response) override;
+  grpc::Status CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
+                         v1::JobInfo* response) override;
 
   // The request checks of Train and Translate, separate from the work they start so the request
   // fuzzer (fuzz/request_fuzzer.cc) runs exactly these without training or decoding. Both throw the
@@ -77,6 +84,11 @@ class WordBridgeService final : public v1::WordBridge::Service {
   void Authorize(const char* method, grpc::ServerContext* context) const;
   // Counts a call that started at `start` and ended with `status`; returns the status.
   grpc::Status Record(const char* method, std::chrono::steady_clock::time_point start, grpc::Status status);
+
+  // Streams `job`'s progress from its first message until it ends (then its final status) or the
+  // client goes away (CANCELLED; the job keeps running).
+  grpc::Status Relay(grpc::ServerContext* context, const TrainingJob& job,
+                     grpc::ServerWriter<v1::TrainProgress>* writer) const;
 
   // The bundle a request names; FAILED_PRECONDITION while its first version is still training.
   std::shared_ptr<const ModelBundle> Resolve(const std::string& model, const std::string& version) const;

@@ -2,6 +2,7 @@
 // status in one place (server/status_mapping.cc). Invariant violations use assert or TORCH_CHECK.
 #pragma once
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -59,5 +60,38 @@ class UnauthenticatedError : public Error {
  public:
   using Error::Error;
 };
+
+// What a failure means to a caller, without gRPC: one code per typed error above (the values are
+// gRPC's status codes, so the server converts by value), plus kAborted (work lost because its process
+// stopped) and kInternal (anything else, a bug). Lets plain C++ code keep a failure as data, e.g. a
+// training job's final status, which outlives the exception and is written to disk.
+enum class ErrorCode {
+  kOk = 0,
+  kCancelled = 1,
+  kInvalidArgument = 3,
+  kDeadlineExceeded = 4,
+  kNotFound = 5,
+  kResourceExhausted = 8,
+  kFailedPrecondition = 9,
+  kAborted = 10,
+  kInternal = 13,
+  kUnavailable = 14,
+  kUnauthenticated = 16,
+};
+
+struct ErrorStatus {
+  ErrorCode code = ErrorCode::kOk;
+  std::string message;
+
+  bool ok() const { return code == ErrorCode::kOk; }
+};
+
+// The code and message of an exception: typed errors to their codes, std::bad_alloc to
+// kResourceExhausted ("out of memory"), anything else to kInternal ("internal error: ...").
+ErrorStatus ErrorStatusOf(std::exception_ptr error);
+// The gRPC specification's name of `code` ("RESOURCE_EXHAUSTED"); "CODE_<n>" outside the enum.
+std::string ErrorCodeName(ErrorCode code);
+// The code named `name`; kInternal for a name that is not one of the enum's.
+ErrorCode ErrorCodeFromName(const std::string& name);
 
 }  // namespace wordbridge

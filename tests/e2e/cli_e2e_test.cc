@@ -172,6 +172,64 @@ TEST_F(CliEndToEndTest, TrainFromLocalAndServerCorpusThenTranslateFromStdin) {
   EXPECT_NE(eval.output.find("sentences 5"), std::string::npos) << eval.output;
 }
 
+// The last line of a command's output, without its newline.
+std::string LastLine(const std::string& output) {
+  std::string text = output;
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text.substr(text.find_last_of('\n') + 1);
+}
+
+TEST_F(CliEndToEndTest, DetachedJobsAreWatchedListedCancelledAndOutliveARestart) {
+  const std::string corpus = (fs::path(WORDBRIDGE_SOURCE_DIR) / "data" / "toy.tsv").string();
+  auto started = Cli("train --model job-toy --arch seed --epochs 5 --detach --corpus " + corpus);
+  ASSERT_EQ(started.exit_code, 0) << started.output;
+  const std::string done_id = LastLine(started.output);
+  ASSERT_EQ(done_id.rfind("job-", 0), 0u) << started.output;
+
+  auto watched = Cli("watch " + done_id);
+  ASSERT_EQ(watched.exit_code, 0) << watched.output;
+  EXPECT_NE(watched.output.find("epoch 5/5"), std::string::npos) << watched.output;
+  EXPECT_NE(watched.output.find("published job-toy version 1"), std::string::npos) << watched.output;
+  auto cancel_done = Cli("cancel " + done_id);
+  EXPECT_EQ(cancel_done.exit_code, 2);
+  EXPECT_NE(cancel_done.output.find("nothing to cancel"), std::string::npos) << cancel_done.output;
+
+  auto slow = Cli("train --model job-slow --arch seed --epochs 100000 --detach --corpus " + corpus);
+  ASSERT_EQ(slow.exit_code, 0) << slow.output;
+  const std::string cancelled_id = LastLine(slow.output);
+  auto cancelled = Cli("cancel " + cancelled_id);
+  ASSERT_EQ(cancelled.exit_code, 0) << cancelled.output;
+  EXPECT_NE(cancelled.output.find("state      CANCELLED"), std::string::npos) << cancelled.output;
+  EXPECT_EQ(Cli("watch " + cancelled_id).exit_code, 2);
+
+  // A job running when the server stops is interrupted; every record is there after the restart.
+  auto running = Cli("train --model job-slow --arch seed --epochs 100000 --detach --corpus " + corpus);
+  ASSERT_EQ(running.exit_code, 0) << running.output;
+  const std::string interrupted_id = LastLine(running.output);
+  EXPECT_EQ(StopServer(), 0) << Log();
+  StartServer();
+  auto jobs = Cli("jobs");
+  ASSERT_EQ(jobs.exit_code, 0) << jobs.output;
+  EXPECT_NE(jobs.output.find("STATE"), std::string::npos) << jobs.output;
+  for (const auto& [id, state] : {std::pair{done_id, "SUCCEEDED"}, std::pair{cancelled_id, "CANCELLED"},
+                                  std::pair{interrupted_id, "INTERRUPTED"}}) {
+    const size_t row = jobs.output.find(id);
+    ASSERT_NE(row, std::string::npos) << id << "\n" << jobs.output;
+    const std::string line = jobs.output.substr(row, jobs.output.find('\n', row) - row);
+    EXPECT_NE(line.find(state), std::string::npos) << state << "\n" << jobs.output;
+  }
+  auto job = Cli("job " + done_id);
+  ASSERT_EQ(job.exit_code, 0) << job.output;
+  EXPECT_NE(job.output.find("state      SUCCEEDED"), std::string::npos) << job.output;
+  EXPECT_NE(job.output.find("version    1"), std::string::npos) << job.output;
+  EXPECT_EQ(Cli("job job-20000101T000000Z-000000000000").exit_code, 2);
+  // Its history went with the old process; watching it now gives the outcome.
+  auto rewatched = Cli("watch " + done_id);
+  EXPECT_EQ(rewatched.exit_code, 0) << rewatched.output;
+  EXPECT_NE(rewatched.output.find("published job-toy version 1"), std::string::npos) << rewatched.output;
+  EXPECT_EQ(Cli("watch " + interrupted_id).exit_code, 2);
+}
+
 TEST_F(CliEndToEndTest, ErrorsAreReportedWithExitCodes) {
   auto missing = Cli("translate --model nope hello");
   EXPECT_EQ(missing.exit_code, 2);

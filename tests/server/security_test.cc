@@ -50,6 +50,10 @@ TEST(AccessPolicyTest, AdminMethodsNeedTheTokenOthersOnlyWithAuthAll) {
   EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/Train"));
   EXPECT_FALSE(admin.Protects("/wordbridge.v1.WordBridge/Translate"));
   EXPECT_FALSE(admin.Protects("/wordbridge.v1.WordBridge/ListModels"));
+  EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/CancelJob"));
+  for (const char* read : {"WatchJob", "GetJob", "ListJobs"}) {
+    EXPECT_FALSE(admin.Protects(std::string("/wordbridge.v1.WordBridge/") + read)) << read;
+  }
   EXPECT_TRUE(admin.Protects(""));  // unknown method: refuse rather than guess
   EXPECT_TRUE(all.Protects("/wordbridge.v1.WordBridge/Translate"));
   EXPECT_TRUE(all.Protects("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"));
@@ -264,6 +268,40 @@ TEST_P(TokenTest, TrainNeedsTheRightTokenReadOnlyRpcsDoNot) {
   EXPECT_TRUE(Translate(Anonymous()).ok());
   EXPECT_TRUE(Health(Anonymous()).ok());
   EXPECT_TRUE(Translate(WithToken("not-the-token")).ok());  // open RPCs ignore the header
+}
+
+TEST_P(TokenTest, CancelJobNeedsTheTokenJobReadsDoNot) {
+  StartWithToken(/*auth_all=*/false);
+  // A job that would run for a long time, started (detached) with the token.
+  v1::TrainRequest request;
+  request.set_model(Model() + "-cancelled");
+  request.set_detach(true);
+  request.mutable_config()->set_architecture("seed");
+  request.mutable_options()->set_epochs(100000);
+  request.mutable_corpus()->add_pairs()->set_source("我 爱");
+  request.mutable_corpus()->mutable_pairs(0)->set_target("I love");
+  std::string job_id;
+  auto started = Client(WithToken(kToken)).Train(request, [&](const v1::TrainProgress& p) { job_id = p.job_id(); });
+  ASSERT_TRUE(started.ok()) << started.error_message();
+  ASSERT_FALSE(job_id.empty());
+
+  v1::JobInfo job;
+  auto missing = Client(Anonymous()).CancelJob(job_id, &job);
+  EXPECT_EQ(missing.error_code(), StatusCode::UNAUTHENTICATED) << missing.error_message();
+  EXPECT_NE(missing.error_message().find("CancelJob needs a bearer token"), std::string::npos)
+      << missing.error_message();
+  EXPECT_EQ(Client(WithToken("not-the-token")).CancelJob(job_id, &job).error_code(), StatusCode::UNAUTHENTICATED);
+  // Reads are open.
+  ASSERT_TRUE(Client(Anonymous()).GetJob(job_id, &job).ok());
+  EXPECT_EQ(job.state(), v1::JobInfo::RUNNING);
+  v1::ListJobsResponse jobs;
+  ASSERT_TRUE(Client(Anonymous()).ListJobs("", &jobs).ok());
+  EXPECT_GE(jobs.jobs_size(), 1);
+
+  auto cancelled = Client(WithToken(kToken)).CancelJob(job_id, &job);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.error_message();
+  EXPECT_EQ(job.state(), v1::JobInfo::CANCELLED);
+  EXPECT_FALSE(runner_->store().Has(Model() + "-cancelled"));
 }
 
 TEST_P(TokenTest, AuthAllNeedsTheTokenForEveryRpcButHealth) {

@@ -15,7 +15,7 @@
 #include "client/wordbridge_client.h"
 #include "model/embed/word_tables.h"
 #include "model/nn/mixed_precision.h"
-#include "server/training_jobs.h"
+#include "model/jobs/training_jobs.h"
 #include "server/wordbridge_service.h"
 #include "tests/model/test_util.h"
 
@@ -789,14 +789,110 @@ TEST_F(ServiceTest, TrainErrors) {
   EXPECT_EQ(no_data.Train(with_path("toy.tsv"), nullptr).error_code(), StatusCode::FAILED_PRECONDITION);
 }
 
-TEST_F(ServiceTest, ModelStillTrainingIsFailedPreconditionAndCancelStopsIt) {
+// Starts a detached job; returns its id (empty on failure, with the failure recorded).
+std::string StartDetached(WordBridgeClient client, v1::TrainRequest request) {
+  request.set_detach(true);
+  std::vector<v1::TrainProgress> messages;
+  auto status = client.Train(request, [&](const v1::TrainProgress& p) { messages.push_back(p); });
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  // Only the first message: the job id.
+  EXPECT_EQ(messages.size(), 1u);
+  if (!status.ok() || messages.size() != 1) return "";
+  EXPECT_EQ(messages[0].stage(), v1::TrainProgress::STARTED);
+  return messages[0].job_id();
+}
+
+// WatchJob to the end: the messages and the final status.
+grpc::Status Watch(WordBridgeClient client, const std::string& job_id, std::vector<v1::TrainProgress>* messages) {
+  return client.WatchJob(job_id, [&](const v1::TrainProgress& p) { messages->push_back(p); });
+}
+
+std::vector<int> Epochs(const std::vector<v1::TrainProgress>& messages) {
+  std::vector<int> epochs;
+  for (const auto& m : messages) {
+    if (m.stage() == v1::TrainProgress::EPOCH) epochs.push_back(m.epoch());
+  }
+  return epochs;
+}
+
+TEST_F(ServiceTest, ADetachedJobFinishesAndPublishes) {
+  const std::string id = StartDetached(Client(), ToyTrainRequest("detached", 5));
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(id.rfind("job-", 0), 0u) << id;
+  std::vector<v1::TrainProgress> messages;
+  auto status = Watch(Client(), id, &messages);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_FALSE(messages.empty());
+  EXPECT_EQ(messages.front().stage(), v1::TrainProgress::STARTED);
+  EXPECT_EQ(messages.back().stage(), v1::TrainProgress::DONE);
+  EXPECT_EQ(Epochs(messages), (std::vector<int>{1, 2, 3, 4, 5}));
+  for (const auto& m : messages) EXPECT_EQ(m.job_id(), id);
+  EXPECT_TRUE(store_->Has("detached"));
+
+  v1::JobInfo job;
+  ASSERT_TRUE(Client().GetJob(id, &job).ok());
+  EXPECT_EQ(job.state(), v1::JobInfo::SUCCEEDED);
+  EXPECT_EQ(job.model(), "detached");
+  EXPECT_EQ(job.version(), messages.back().version());
+  EXPECT_EQ(job.epoch(), 5);
+  EXPECT_EQ(job.total_epochs(), 5);
+  EXPECT_GT(job.start_time(), 0);
+  EXPECT_GE(job.end_time(), job.start_time());
+  EXPECT_TRUE(job.error_code().empty());
+  // Its record is on disk, next to the model.
+  EXPECT_TRUE(fs::exists(*root_ / "models" / "detached" / ".jobs" / (id + ".json")));
+  // Finished jobs cannot be cancelled.
+  EXPECT_EQ(Client().CancelJob(id, &job).error_code(), StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(ServiceTest, WatchersSeeTheSameEpochsAndALateOneTheWholeHistory) {
+  const std::string id = StartDetached(Client(), ToyTrainRequest("watched", 30));
+  ASSERT_FALSE(id.empty());
+  std::vector<v1::TrainProgress> first, second;
+  grpc::Status first_status, second_status;
+  std::thread a([&] { first_status = Watch(Client(), id, &first); });
+  std::thread b([&] { second_status = Watch(Client(), id, &second); });
+  a.join();
+  b.join();
+  ASSERT_TRUE(first_status.ok()) << first_status.error_message();
+  ASSERT_TRUE(second_status.ok()) << second_status.error_message();
+  EXPECT_EQ(Epochs(first).size(), 30u);
+  EXPECT_EQ(Epochs(first), Epochs(second));
+  ASSERT_EQ(first.size(), second.size());
+  for (size_t i = 0; i < first.size(); ++i) EXPECT_EQ(first[i].SerializeAsString(), second[i].SerializeAsString());
+  // After the end: the same history, then OK.
+  std::vector<v1::TrainProgress> late;
+  ASSERT_TRUE(Watch(Client(), id, &late).ok());
+  ASSERT_EQ(late.size(), first.size());
+  for (size_t i = 0; i < late.size(); ++i) EXPECT_EQ(late[i].SerializeAsString(), first[i].SerializeAsString());
+}
+
+TEST_F(ServiceTest, ClientGoingAwayNoLongerCancelsTheJob) {
   grpc::ClientContext context;
   auto stub = v1::WordBridge::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
-  auto reader = stub->Train(&context, ToyTrainRequest("slow", 100000));
+  auto reader = stub->Train(&context, ToyTrainRequest("abandoned", 40));
   v1::TrainProgress first;
   ASSERT_TRUE(reader->Read(&first));
-  EXPECT_FALSE(first.job_id().empty());
+  const std::string id = first.job_id();
+  ASSERT_FALSE(id.empty());
+  context.TryCancel();
+  v1::TrainProgress ignored;
+  while (reader->Read(&ignored)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), StatusCode::CANCELLED);
+  // The job runs on and publishes.
+  std::vector<v1::TrainProgress> messages;
+  auto status = Watch(Client(), id, &messages);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(Epochs(messages).size(), 40u);
+  EXPECT_TRUE(store_->Has("abandoned"));
+}
 
+TEST_F(ServiceTest, CancelJobStopsItAndPublishesNothing) {
+  const std::string id = StartDetached(Client(), ToyTrainRequest("slow", 100000));
+  ASSERT_FALSE(id.empty());
+  // While it trains: its model has no version, and a second job for it (or any other, at the limit
+  // of one job) is refused.
   v1::TranslateRequest request;
   request.set_model("slow");
   request.add_sentences("今天");
@@ -805,15 +901,65 @@ TEST_F(ServiceTest, ModelStillTrainingIsFailedPreconditionAndCancelStopsIt) {
   EXPECT_EQ(Train(ToyTrainRequest("slow", 1)).error_code(), StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(Train(ToyTrainRequest("another", 1)).error_code(), StatusCode::RESOURCE_EXHAUSTED);
 
-  context.TryCancel();
-  v1::TrainProgress ignored;
-  while (reader->Read(&ignored)) {
-  }
-  EXPECT_EQ(reader->Finish().error_code(), StatusCode::CANCELLED);
-  // The job ends and frees its slot; nothing was published.
-  for (int i = 0; i < 100 && jobs_->IsTraining("slow"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  v1::JobInfo job;
+  ASSERT_TRUE(Client().GetJob(id, &job).ok());
+  EXPECT_EQ(job.state(), v1::JobInfo::RUNNING);
+  v1::ListJobsResponse jobs;
+  ASSERT_TRUE(Client().ListJobs("slow", &jobs).ok());
+  ASSERT_EQ(jobs.jobs_size(), 1);
+  EXPECT_EQ(jobs.jobs(0).job_id(), id);
+
+  auto status = Client().CancelJob(id, &job);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(job.state(), v1::JobInfo::CANCELLED);
+  EXPECT_EQ(job.error_code(), "CANCELLED");
   EXPECT_FALSE(jobs_->IsTraining("slow"));
   EXPECT_FALSE(store_->Has("slow"));
+  EXPECT_FALSE(fs::exists(*root_ / "models" / "slow" / "1"));
+  // Again: the same answer (idempotent). Watching it ends CANCELLED.
+  ASSERT_TRUE(Client().CancelJob(id, &job).ok());
+  EXPECT_EQ(job.state(), v1::JobInfo::CANCELLED);
+  std::vector<v1::TrainProgress> messages;
+  EXPECT_EQ(Watch(Client(), id, &messages).error_code(), StatusCode::CANCELLED);
+  EXPECT_TRUE(messages.empty() || messages.back().stage() != v1::TrainProgress::DONE);
+}
+
+TEST_F(ServiceTest, UnknownJobsAreNotFound) {
+  v1::JobInfo job;
+  std::vector<v1::TrainProgress> messages;
+  for (const std::string id : {"job-20000101T000000Z-000000000000", "../../etc/passwd", "x"}) {
+    EXPECT_EQ(Client().GetJob(id, &job).error_code(), StatusCode::NOT_FOUND) << id;
+    EXPECT_EQ(Client().CancelJob(id, &job).error_code(), StatusCode::NOT_FOUND) << id;
+    EXPECT_EQ(Watch(Client(), id, &messages).error_code(), StatusCode::NOT_FOUND) << id;
+  }
+  EXPECT_EQ(Client().GetJob("", &job).error_code(), StatusCode::INVALID_ARGUMENT);
+  v1::ListJobsResponse jobs;
+  EXPECT_EQ(Client().ListJobs("../evil", &jobs).error_code(), StatusCode::INVALID_ARGUMENT);
+  ASSERT_TRUE(Client().ListJobs("never-trained", &jobs).ok());
+  EXPECT_EQ(jobs.jobs_size(), 0);
+}
+
+TEST_F(ServiceTest, ListJobsShowsFinishedJobsNewestFirst) {
+  const std::string older = StartDetached(Client(), ToyTrainRequest("listed", 1));
+  std::vector<v1::TrainProgress> ignored;
+  ASSERT_TRUE(Watch(Client(), older, &ignored).ok());
+  v1::TrainRequest bad = ToyTrainRequest("listed", 1);
+  bad.mutable_corpus()->clear_pairs();
+  bad.mutable_corpus()->add_pairs()->set_source("only a source");  // no usable pair: the job fails
+  const std::string newer = StartDetached(Client(), bad);
+  EXPECT_EQ(Watch(Client(), newer, &ignored).error_code(), StatusCode::INVALID_ARGUMENT);
+  v1::ListJobsResponse jobs;
+  ASSERT_TRUE(Client().ListJobs("listed", &jobs).ok());
+  ASSERT_EQ(jobs.jobs_size(), 2);
+  EXPECT_EQ(jobs.jobs(0).job_id(), newer);
+  EXPECT_EQ(jobs.jobs(0).state(), v1::JobInfo::FAILED);
+  EXPECT_EQ(jobs.jobs(0).error_code(), "INVALID_ARGUMENT");
+  EXPECT_FALSE(jobs.jobs(0).error_message().empty());
+  EXPECT_EQ(jobs.jobs(1).job_id(), older);
+  EXPECT_EQ(jobs.jobs(1).state(), v1::JobInfo::SUCCEEDED);
+  EXPECT_EQ(jobs.jobs(1).version(), "1");
+  ASSERT_TRUE(Client().ListJobs("", &jobs).ok());
+  EXPECT_GE(jobs.jobs_size(), 2);
 }
 
 TEST_F(ServiceTest, HealthIsServing) {
