@@ -902,7 +902,11 @@ TEST_F(ServiceTest, CancelJobStopsItAndPublishesNothing) {
   EXPECT_EQ(Train(ToyTrainRequest("another", 1)).error_code(), StatusCode::RESOURCE_EXHAUSTED);
 
   v1::JobInfo job;
-  ASSERT_TRUE(Client().GetJob(id, &job).ok());
+  // QUEUED lasts until the job's thread starts, which a loaded machine can delay.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  do {
+    ASSERT_TRUE(Client().GetJob(id, &job).ok());
+  } while (job.state() == v1::JobInfo::QUEUED && std::chrono::steady_clock::now() < deadline);
   EXPECT_EQ(job.state(), v1::JobInfo::RUNNING);
   v1::ListJobsResponse jobs;
   ASSERT_TRUE(Client().ListJobs("slow", &jobs).ok());
