@@ -66,8 +66,18 @@ int main(int argc, char** argv) {
                                wb::VectorKindName(kind) + ".vec";
       std::ofstream file(path);
       wb::WriteWord2VecText(served.Words(side, kind), file);
-      std::printf("wrote %s (%lld words, dim %lld)\n", path.c_str(), static_cast<long long>(served.Words(side, kind).size()),
-                  static_cast<long long>(served.Words(side, kind).dimension()));
+      const auto& space = served.Words(side, kind);
+      std::printf("wrote %s (%lld words, dim %lld)\n", path.c_str(), static_cast<long long>(space.size()),
+                  static_cast<long long>(space.dimension()));
+      // Recall@10 against exact search of each approximate index kind over these vectors.
+      for (const auto index_kind : {wb::IndexKind::kHnsw, wb::IndexKind::kSq8, wb::IndexKind::kIvfPq}) {
+        const auto start = std::chrono::steady_clock::now();
+        wb::EmbeddingIndex index(space.vectors(), 0, index_kind);
+        const double build = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::printf("  %-7s built in %.2f s  recall@10 %.3f%s\n", wb::IndexKindName(index.kind()), build,
+                    wb::MeasureRecallAt10(index, space.vectors(), 1000),
+                    index.kind() != index_kind ? "  (too few words: fell back to flat)" : "");
+      }
     }
   }
   return 0;

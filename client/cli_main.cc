@@ -575,6 +575,24 @@ int main(int argc, char** argv) {
   add_word_options(odd_cmd);
   odd_cmd->add_option("words", odd_words)->required();
 
+  std::string memory_name, memory_corpus, memory_server_corpus;
+  std::vector<std::string> memory_queries;
+  auto* index_sentences_cmd =
+      app.add_subcommand("index-sentences", "store a corpus's source sentences as a named translation memory");
+  index_sentences_cmd->add_option("--model", model, "model name")->required();
+  index_sentences_cmd->add_option("--name", memory_name, "memory name")->required();
+  auto* memory_corpus_opt = index_sentences_cmd->add_option("--corpus", memory_corpus, "local TSV, sent inline");
+  index_sentences_cmd->add_option("--server-corpus", memory_server_corpus, "TSV under the server's data directory")
+      ->excludes(memory_corpus_opt);
+  index_sentences_cmd->add_option("--pooling", pooling, "sentence vector: final (encoder state) or mean (of its outputs)")
+      ->check(CLI::IsMember({"final", "mean"}));
+  auto* nearest_sentences_cmd =
+      app.add_subcommand("nearest-sentences", "translation-memory search: the stored sentences closest to a query");
+  nearest_sentences_cmd->add_option("--model", model, "model name")->required();
+  nearest_sentences_cmd->add_option("--name", memory_name, "memory name")->required();
+  nearest_sentences_cmd->add_option("-k", k, "matches")->capture_default_str();
+  nearest_sentences_cmd->add_option("sentences", memory_queries, "one or more sentences")->required();
+
   auto* models_cmd = app.add_subcommand("models", "list models");
   auto* health_cmd = app.add_subcommand("health", "check the server's health (exit 0 when serving)");
 
@@ -688,6 +706,37 @@ int main(int argc, char** argv) {
         for (int i = 0; i < response.results_size(); ++i) {
           std::cout << (i > 0 ? "\n" : "") << "# " << nearest_words[i] << "\n";
           print(response.results(i).neighbors());
+        }
+      }
+      return 0;
+    }
+    if (index_sentences_cmd->parsed()) {
+      v1::IndexSentencesRequest request;
+      request.set_model(model);
+      request.set_name(memory_name);
+      request.set_pooling(pooling == "mean" ? v1::MEAN_STATES : v1::FINAL_STATE);
+      if (!memory_corpus.empty()) AddTsvPairs(memory_corpus, request.mutable_corpus());
+      if (!memory_server_corpus.empty()) request.mutable_corpus()->set_tsv_path(memory_server_corpus);
+      v1::IndexSentencesResponse response;
+      auto status = client.IndexSentences(request, &response);
+      if (!status.ok()) return Fail(status);
+      std::cout << "indexed " << response.sentences() << " sentences (" << response.skipped() << " skipped) for version "
+                << response.version() << " in " << std::fixed << std::setprecision(1) << response.seconds() << " s\n";
+      return 0;
+    }
+    if (nearest_sentences_cmd->parsed()) {
+      v1::NearestSentencesRequest request;
+      request.set_model(model);
+      request.set_name(memory_name);
+      request.set_k(k);
+      for (const auto& s : memory_queries) request.add_sentences(s);
+      v1::NearestSentencesResponse response;
+      auto status = client.NearestSentences(request, &response);
+      if (!status.ok()) return Fail(status);
+      for (int i = 0; i < response.results_size(); ++i) {
+        if (memory_queries.size() > 1) std::cout << (i > 0 ? "\n" : "") << "# " << memory_queries[i] << "\n";
+        for (const auto& m : response.results(i).matches()) {
+          std::cout << std::fixed << std::setprecision(4) << m.score() << "\t" << m.source() << "\t" << m.target() << "\n";
         }
       }
       return 0;

@@ -177,6 +177,20 @@ grpc::Status WordBridgeClient::DoesntMatch(const v1::DoesntMatchRequest& request
   return stub_->DoesntMatch(&context, request, response);
 }
 
+grpc::Status WordBridgeClient::IndexSentences(const v1::IndexSentencesRequest& request,
+                                              v1::IndexSentencesResponse* response) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  return stub_->IndexSentences(&context, request, response);
+}
+
+grpc::Status WordBridgeClient::NearestSentences(const v1::NearestSentencesRequest& request,
+                                                v1::NearestSentencesResponse* response) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  return stub_->NearestSentences(&context, request, response);
+}
+
 grpc::Status WordBridgeClient::ListModels(v1::ListModelsResponse* response) {
   grpc::ClientContext context;
   SetDeadline(&context);

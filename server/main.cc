@@ -55,6 +55,10 @@ int main(int argc, char** argv) {
                  "refuse Train requests whose model needs more memory to train than this, and stored "
                  "versions whose weights or files exceed it (0 = no limit; default: half the machine's memory)")
       ->capture_default_str();
+  app.add_option("--index-kind", options.limits.default_index_kind,
+                 "FAISS index of new versions' word searches when a Train request names none: flat, hnsw, sq8 "
+                 "or ivf-pq (default: flat up to 100,000 words, hnsw above)")
+      ->check(CLI::IsMember({"flat", "hnsw", "sq8", "ivf-pq"}));
   app.add_flag("--bootstrap-toy", options.bootstrap_toy, "train the seed's toy model 'toy' if missing");
   auto& security = options.security;
   app.add_option("--tls-cert", security.tls_cert_file, "serve TLS with this certificate chain (PEM; needs --tls-key)");

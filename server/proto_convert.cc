@@ -60,6 +60,7 @@ TrainingOptions TrainingOptionsFromProto(const v1::TrainingOptions& p, const std
       throw InvalidArgumentError("unknown training precision " + std::to_string(p.precision()) +
                                  " (expected MIXED or FLOAT32)");
   }
+  if (!p.index_kind().empty()) options.index_kind = p.index_kind();
   if (p.dev_fraction() != 0) {
     options.dev_holdout_fraction = p.dev_fraction();
     options.min_pairs_for_dev_holdout = 0;  // asked for: whatever the corpus size

@@ -162,6 +162,7 @@ JobSpec WordBridgeService::TrainJobSpec(const v1::TrainRequest& request) const {
   spec.options = TrainingOptionsFromProto(request.options(), spec.config.architecture);
   spec.options.threads = 1;
   spec.options.max_training_bytes = limits_.max_model_bytes;
+  if (spec.options.index_kind.empty()) spec.options.index_kind = limits_.default_index_kind;
   // Refuse at once what is too large whatever the corpus: with a capped vocabulary the estimate
   // is known now (otherwise the job checks it once the vocabularies are built, before allocating).
   if (spec.config.max_vocab_size > 0) {
@@ -500,6 +501,115 @@ grpc::Status WordBridgeService::DoesntMatch(grpc::ServerContext* context, const 
   });
 }
 
+std::string WordBridgeService::SentenceIndexDir(const std::string& model, const std::string& version,
+                                                const std::string& name) const {
+  return store_->root() + "/" + model + "/.sentences/" + version + "/" + name;
+}
+
+std::shared_ptr<const SentenceIndex> WordBridgeService::SentenceMemory(const ModelBundle& bundle, const std::string& name) {
+  CheckSentenceIndexName(name);
+  const std::string dir = SentenceIndexDir(bundle.name(), bundle.version(), name);
+  std::lock_guard<std::mutex> lock(sentence_mutex_);
+  auto it = sentence_memories_.find(dir);
+  if (it != sentence_memories_.end()) return it->second;
+  if (!fs::is_directory(dir)) {
+    throw NotFoundError("model " + bundle.name() + " version " + bundle.version() + " has no sentence index '" + name +
+                        "' (IndexSentences makes one)");
+  }
+  std::shared_ptr<const SentenceIndex> memory = SentenceIndex::Load(dir);
+  sentence_memories_[dir] = memory;
+  return memory;
+}
+
+grpc::Status WordBridgeService::IndexSentences(grpc::ServerContext* context, const v1::IndexSentencesRequest* request,
+                                               v1::IndexSentencesResponse* response) {
+  return Handle("IndexSentences", context, [&] {
+    const auto start = std::chrono::steady_clock::now();
+    auto bundle = Resolve(request->model(), request->version());
+    CheckSentenceIndexName(request->name());
+    auto reader = CorpusReader(request->corpus(), "corpus");
+    if (!reader) throw InvalidArgumentError("give the corpus to index (inline pairs or a file in the data directory)");
+    CorpusReport report;
+    auto pairs = reader(&report);
+    const int64_t read = static_cast<int64_t>(pairs.size());
+    const bool mean = request->pooling() == v1::MEAN_STATES;
+    const auto pooling = mean ? ModelBundle::SentencePooling::kMeanStates : ModelBundle::SentencePooling::kFinalState;
+    // A bulk encoder pass: it runs on this RPC thread, so translation workers keep serving meanwhile.
+    auto memory = SentenceIndex::Build(
+        std::move(pairs), [&](const std::vector<std::string>& s) { return bundle->SentenceEmbeddings(s, pooling); },
+        mean ? "mean" : "final");
+    // Written beside the target and renamed into place, so a reader never sees half a memory.
+    const fs::path dir = SentenceIndexDir(bundle->name(), bundle->version(), request->name());
+    const fs::path staging = dir.string() + ".staging-" + std::to_string(::getpid());
+    fs::remove_all(staging);
+    fs::create_directories(staging);
+    try {
+      memory->Save(staging.string());
+      std::lock_guard<std::mutex> lock(sentence_mutex_);
+      const fs::path old = dir.string() + ".old-" + std::to_string(::getpid());
+      if (fs::exists(dir)) fs::rename(dir, old);
+      fs::rename(staging, dir);
+      fs::remove_all(old);
+      sentence_memories_[dir.string()] = std::shared_ptr<const SentenceIndex>(std::move(memory));
+    } catch (...) {
+      fs::remove_all(staging);
+      throw;
+    }
+    const auto& stored = *sentence_memories_.at(dir.string());
+    response->set_version(bundle->version());
+    response->set_sentences(stored.size());
+    response->set_skipped(std::max<int64_t>(report.lines, read) - stored.size());
+    response->set_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status WordBridgeService::NearestSentences(grpc::ServerContext* context,
+                                                 const v1::NearestSentencesRequest* request,
+                                                 v1::NearestSentencesResponse* response) {
+  return Handle("NearestSentences", context, [&] {
+    auto bundle = Resolve(request->model(), request->version());
+    auto memory = SentenceMemory(*bundle, request->name());
+    const bool single = !request->sentence().empty();
+    if (single == (request->sentences_size() > 0)) throw InvalidArgumentError("give a sentence or sentences (not both)");
+    CheckQueryCount(request->sentences_size(), limits_.max_queries, "sentences");
+    const int k = request->k() == 0 ? 5 : request->k();
+    if (k < 1 || k > limits_.max_k) throw InvalidArgumentError("k must be in [1, " + std::to_string(limits_.max_k) + "]");
+    std::vector<std::string> queries(request->sentences().begin(), request->sentences().end());
+    if (single) queries.push_back(request->sentence());
+    const auto pooling = memory->pooling() == "mean" ? ModelBundle::SentencePooling::kMeanStates
+                                                     : ModelBundle::SentencePooling::kFinalState;
+    torch::Tensor vectors;
+    engine_->RunOnWorker([&] { vectors = bundle->SentenceEmbeddings(queries, pooling); });
+    std::vector<std::vector<float>> rows;
+    for (int64_t i = 0; i < vectors.size(0); ++i) {
+      auto row = vectors[i].contiguous();
+      if (row.abs().sum().item<float>() == 0) {
+        throw InvalidArgumentError("sentence '" + queries[i] + "' has no token the model knows");
+      }
+      rows.emplace_back(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+    }
+    response->set_version(bundle->version());
+    response->set_pooling(memory->pooling());
+    const auto results = memory->Search(rows, k);
+    auto add = [&](const std::vector<SentenceIndex::Hit>& hits, google::protobuf::RepeatedPtrField<v1::SentenceMatch>* out) {
+      for (const auto& hit : hits) {
+        auto* match = out->Add();
+        match->set_source(memory->pairs()[hit.pair].source);
+        match->set_target(memory->pairs()[hit.pair].target);
+        match->set_score(hit.score);
+        match->set_index(hit.pair);
+      }
+    };
+    if (single) {
+      add(results.front(), response->mutable_matches());
+    } else {
+      for (const auto& hits : results) add(hits, response->add_results()->mutable_matches());
+    }
+    return grpc::Status::OK;
+  });
+}
+
 grpc::Status WordBridgeService::ListModels(grpc::ServerContext* context, const v1::ListModelsRequest*,
                                            v1::ListModelsResponse* response) {
   return Handle("ListModels", context, [&] {
@@ -522,6 +632,9 @@ grpc::Status WordBridgeService::ListModels(grpc::ServerContext* context, const v
         for (const auto kind : summary.serving->VectorKinds(side)) words->add_vector_kinds(VectorKindName(kind));
         words->set_default_vector_kind(VectorKindName(summary.serving->DefaultVectorKind(side)));
         words->set_dimension(static_cast<int32_t>(space.dimension()));
+        const auto index = summary.serving->WordIndex(side, summary.serving->DefaultVectorKind(side));
+        words->set_index_kind(IndexKindName(index.kind));
+        words->set_recall_at_10(index.recall_at_10);
       }
     }
     return grpc::Status::OK;

@@ -2,7 +2,11 @@
 // library's option structs, calls the library and maps errors to a status. Nothing else lives here.
 #pragma once
 
+#include <map>
+#include <mutex>
 #include <string>
+
+#include "model/embed/sentence_index.h"
 
 #include "model/serve/metrics.h"
 #include "model/serve/translation_engine.h"
@@ -25,6 +29,9 @@ struct ServiceLimits {
   // batch's activations); larger requests get RESOURCE_EXHAUSTED before anything is allocated.
   // 0 = no limit. Default: half the machine's memory.
   int64_t max_model_bytes = DefaultMaxModelBytes();
+  // The word-search index kind of versions trained here when a Train request names none; empty = by
+  // vocabulary size.
+  std::string default_index_kind;
 
   static int64_t DefaultMaxModelBytes();
 };
@@ -53,6 +60,10 @@ class WordBridgeService final : public v1::WordBridge::Service {
                           v1::SimilarityResponse* response) override;
   grpc::Status DoesntMatch(grpc::ServerContext* context, const v1::DoesntMatchRequest* request,
                            v1::DoesntMatchResponse* response) override;
+  grpc::Status IndexSentences(grpc::ServerContext* context, const v1::IndexSentencesRequest* request,
+                              v1::IndexSentencesResponse* response) override;
+  grpc::Status NearestSentences(grpc::ServerContext* context, const v1::NearestSentencesRequest* request,
+                                v1::NearestSentencesResponse* response) override;
   grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
   grpc::Status WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
@@ -98,6 +109,12 @@ class WordBridgeService final : public v1::WordBridge::Service {
   std::function<std::vector<SentencePair>(CorpusReport*)> CorpusReader(const v1::Corpus& corpus,
                                                                        const std::string& what) const;
 
+  // Translation memories (IndexSentences) live in <model dir>/<model>/.sentences/<version>/<name>/,
+  // outside the version folder, whose manifest lists exactly what training wrote.
+  std::string SentenceIndexDir(const std::string& model, const std::string& version, const std::string& name) const;
+  // The memory, loaded on first use and kept; NOT_FOUND when there is none of that name.
+  std::shared_ptr<const SentenceIndex> SentenceMemory(const ModelBundle& bundle, const std::string& name);
+
   ModelStore* store_;
   TrainingJobs* jobs_;
   TranslationEngine* engine_;
@@ -105,6 +122,8 @@ class WordBridgeService final : public v1::WordBridge::Service {
   ServiceLimits limits_;
   MetricsRegistry* metrics_;
   std::shared_ptr<const AccessPolicy> access_;
+  std::mutex sentence_mutex_;
+  std::map<std::string, std::shared_ptr<const SentenceIndex>> sentence_memories_;  // by directory
 };
 
 }  // namespace wordbridge

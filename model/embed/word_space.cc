@@ -43,7 +43,8 @@ torch::Tensor WordSpace::ComposeAll(const WordList& words, const torch::Tensor& 
 }
 
 WordSpace::WordSpace(std::shared_ptr<const WordList> words, torch::Tensor word_vectors, torch::Tensor piece_table,
-                     const Tokenizer* tokenizer, const Vocabulary* vocab, std::string description)
+                     const Tokenizer* tokenizer, const Vocabulary* vocab, std::string description, IndexKind kind,
+                     std::unique_ptr<EmbeddingIndex> index)
     : words_(std::move(words)),
       vectors_(word_vectors.detach().to(torch::kFloat32).contiguous()),
       piece_table_(piece_table.detach().to(torch::kFloat32).contiguous()),
@@ -51,8 +52,36 @@ WordSpace::WordSpace(std::shared_ptr<const WordList> words, torch::Tensor word_v
       vocab_(vocab),
       description_(std::move(description)) {
   unit_rows_ = Normalise(vectors_);
-  index_ = std::make_unique<EmbeddingIndex>(vectors_, 0);
+  index_ = index ? std::move(index) : std::make_unique<EmbeddingIndex>(vectors_, 0, kind);
 }
+
+namespace {
+
+// The k best rows of `scores` [queries, rows] per query, best first, skipping excluded ids.
+std::vector<std::vector<WordHit>> TopHits(const torch::Tensor& scores, int64_t k,
+                                          const std::vector<std::vector<int64_t>>& excludes) {
+  std::vector<std::vector<WordHit>> results(scores.size(0));
+  for (int64_t q = 0; q < scores.size(0); ++q) {
+    auto row = scores[q].clone();
+    if (!excludes.empty()) {
+      for (int64_t id : excludes[q]) {
+        if (id < row.size(0)) row[id] = -std::numeric_limits<float>::infinity();
+      }
+    }
+    const int64_t take = std::min<int64_t>(k, row.size(0));
+    auto top = row.topk(take);
+    for (int64_t i = 0; i < take; ++i) {
+      const float value = std::get<0>(top)[i].item<float>();
+      if (!std::isfinite(value)) break;
+      results[q].push_back({std::get<1>(top)[i].item<int64_t>(), value});
+    }
+  }
+  return results;
+}
+
+}  // namespace
+
+double WordSpace::MeasureRecallAt10(int64_t queries) const { return wordbridge::MeasureRecallAt10(*index_, vectors_, queries); }
 
 std::vector<float> WordSpace::Row(int64_t word) const { return ToVector(vectors_[word]); }
 
@@ -63,7 +92,9 @@ ResolvedWord WordSpace::Resolve(const std::string& word) const {
   }
   ResolvedWord resolved;
   resolved.word = words_->Find(word);
-  if (resolved.word >= 0) {
+  // A listed word whose row is zero (no state of its own and none of its pieces') has no direction:
+  // it is composed like an unseen word, or not found.
+  if (resolved.word >= 0 && vectors_[resolved.word].abs().sum().item<float>() > 0) {
     resolved.vector = Row(resolved.word);
     return resolved;
   }
@@ -75,7 +106,8 @@ ResolvedWord WordSpace::Resolve(const std::string& word) const {
   torch::Tensor composed;
   if (!ids.empty()) composed = piece_table_.index_select(0, torch::tensor(ids, torch::kInt64)).mean(0);
   if (!composed.defined() || composed.norm().item<float>() == 0) {
-    throw NotFoundError("'" + word + "' is not a word of the " + description_ + " vectors, and none of its pieces is known");
+    throw NotFoundError("'" + word + "' has no " + description_ + " vector: it is not in the word list and none of its "
+                        "pieces is known" + (resolved.word >= 0 ? " in this kind (try another vector kind)" : ""));
   }
   resolved.vector = ToVector(composed);
   return resolved;
@@ -84,8 +116,20 @@ ResolvedWord WordSpace::Resolve(const std::string& word) const {
 std::vector<std::vector<WordHit>> WordSpace::Nearest(const std::vector<std::vector<float>>& queries, int64_t k,
                                                      const std::vector<std::vector<int64_t>>& excludes,
                                                      int64_t restrict_vocab) const {
+  if (restrict_vocab < 0) throw InvalidArgumentError("restrict_vocab must not be negative");
+  if (restrict_vocab > 0 && restrict_vocab < size()) {
+    // The most frequent words are the first rows: an exact scan of them, whatever the index.
+    std::vector<float> flat;
+    for (const auto& query : queries) {
+      index_->CheckQuery(query);
+      flat.insert(flat.end(), query.begin(), query.end());
+    }
+    auto q = torch::from_blob(flat.data(), {static_cast<int64_t>(queries.size()), dimension()}, torch::kFloat32);
+    if (k < 1) throw InvalidArgumentError("k must be at least 1");
+    return TopHits(Normalise(q).matmul(unit_rows_.slice(0, 0, restrict_vocab).t()), k, excludes);
+  }
   std::vector<std::vector<WordHit>> results;
-  for (const auto& hits : index_->SearchBatch(queries, k, excludes, restrict_vocab)) {
+  for (const auto& hits : index_->SearchBatch(queries, k, excludes, 0)) {
     std::vector<WordHit> words;
     for (const auto& hit : hits) words.push_back({hit.id, hit.score});
     results.push_back(std::move(words));

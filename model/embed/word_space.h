@@ -45,9 +45,11 @@ class WordSpace {
  public:
   // `word_vectors` [words, dim] holds one row per word of `words`; `piece_table` [vocabulary, dim] one
   // row per token id, from which words outside the list are composed (mean of their tokens' rows).
-  // `tokenizer` and `vocab` split such words into token ids; both must outlive the space.
+  // `tokenizer` and `vocab` split such words into token ids; both must outlive the space. The search
+  // index is `index` (one saved with the version, over these rows) or, when null, built here of `kind`.
   WordSpace(std::shared_ptr<const WordList> words, torch::Tensor word_vectors, torch::Tensor piece_table,
-            const Tokenizer* tokenizer, const Vocabulary* vocab, std::string description);
+            const Tokenizer* tokenizer, const Vocabulary* vocab, std::string description,
+            IndexKind kind = IndexKind::kFlat, std::unique_ptr<EmbeddingIndex> index = nullptr);
 
   // The vectors of a kind for `words`: each word's own row when `word_rows` holds them (contextual
   // states), otherwise the mean of `piece_table`'s rows of its tokens.
@@ -64,7 +66,8 @@ class WordSpace {
   std::vector<float> Row(int64_t word) const;
 
   // Nearest words by cosine, several queries in one FAISS search; result i never holds excludes[i]
-  // (when given). restrict_vocab > 0 searches only the that many most frequent words.
+  // (when given). restrict_vocab > 0 searches only the that many most frequent words, exactly (a
+  // scan of their rows, whatever the index kind).
   std::vector<std::vector<WordHit>> Nearest(const std::vector<std::vector<float>>& queries, int64_t k,
                                             const std::vector<std::vector<int64_t>>& excludes,
                                             int64_t restrict_vocab) const;
@@ -79,6 +82,11 @@ class WordSpace {
   std::pair<std::string, float> DoesntMatch(const std::vector<std::string>& words) const;
 
   const std::string& description() const { return description_; }
+  const EmbeddingIndex& index() const { return *index_; }
+  const torch::Tensor& vectors() const { return vectors_; }  // [words, dim]
+  // Recall@10 of the index against exact search, over `queries` words spread evenly over the list
+  // (each word's own row is the query; the word itself is excluded from both answers). 1 for flat.
+  double MeasureRecallAt10(int64_t queries = 1000) const;
 
  private:
   std::shared_ptr<const WordList> words_;

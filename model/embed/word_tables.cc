@@ -214,8 +214,7 @@ WordTables WordTables::Load(const std::string& dir, int64_t source_vocab_size, i
 void AverageHiddenStates(Seq2SeqNet& network, const Tokenizer& source_tokenizer, const Vocabulary& source_vocab,
                          const Tokenizer& target_tokenizer, const Vocabulary& target_vocab,
                          const std::vector<SentencePair>& pairs, const ContextualOptions& options, WordTables* tables) {
-  const int64_t n = std::min<int64_t>(static_cast<int64_t>(pairs.size()), options.max_sentences);
-  if (n <= 0) return;
+  if (options.max_sentences <= 0 || pairs.empty()) return;
   network.eval();
   c10::InferenceMode inference;
   const auto word_tokenizer = CreateTokenizer("word", {}, {});
@@ -223,21 +222,53 @@ void AverageHiddenStates(Seq2SeqNet& network, const Tokenizer& source_tokenizer,
   struct Prepared {
     std::vector<int64_t> source_ids, target_ids, source_words, target_words;
   };
-  std::vector<Prepared> prepared;
-  for (int64_t i = 0; i < n; ++i) {
-    const auto source_tokens = source_tokenizer.Tokenize(pairs[i].source);
-    const auto target_tokens = target_tokenizer.Tokenize(pairs[i].target);
+  // Corpora are often ordered (a Bible's Old Testament first, a crawl by site): the pairs looked at are
+  // spread evenly over the whole corpus, at most five times the pairs that will be run.
+  const int64_t total = static_cast<int64_t>(pairs.size());
+  const int64_t looked_at = std::min<int64_t>(total, 5 * options.max_sentences);
+  std::vector<Prepared> candidates;
+  for (int64_t j = 0; j < looked_at; ++j) {
+    const auto& pair = pairs[j * total / looked_at];
+    const auto source_tokens = source_tokenizer.Tokenize(pair.source);
+    const auto target_tokens = target_tokenizer.Tokenize(pair.target);
     if (source_tokens.empty() || target_tokens.empty() ||
         static_cast<int64_t>(std::max(source_tokens.size(), target_tokens.size())) > kMaxSentenceTokens) {
       continue;
     }
     Prepared p;
-    p.source_words = TokenWordIndices(pairs[i].source, source_tokens, *word_tokenizer, tables->source_words);
-    p.target_words = TokenWordIndices(pairs[i].target, target_tokens, *word_tokenizer, tables->target_words);
+    p.source_words = TokenWordIndices(pair.source, source_tokens, *word_tokenizer, tables->source_words);
+    p.target_words = TokenWordIndices(pair.target, target_tokens, *word_tokenizer, tables->target_words);
     if (p.source_words.empty() || p.target_words.empty()) continue;
     p.source_ids = source_vocab.Encode(source_tokens);
     p.target_ids = target_vocab.Encode(target_tokens);
-    prepared.push_back(std::move(p));
+    candidates.push_back(std::move(p));
+  }
+  // Every max_sentences-th share of them, then any other pair that holds a word none of those holds,
+  // so that every listed word seen in the pairs looked at gets states of its own.
+  const int64_t m = static_cast<int64_t>(candidates.size());
+  const int64_t wanted = std::min<int64_t>(m, options.max_sentences);
+  std::vector<bool> chosen(m, false);
+  std::vector<bool> source_seen(tables->source_words.size(), false), target_seen(tables->target_words.size(), false);
+  auto mark = [&](const Prepared& p) {
+    for (int64_t w : p.source_words) if (w >= 0) source_seen[w] = true;
+    for (int64_t w : p.target_words) if (w >= 0) target_seen[w] = true;
+  };
+  for (int64_t j = 0; j < wanted; ++j) {
+    chosen[j * m / wanted] = true;
+    mark(candidates[j * m / wanted]);
+  }
+  for (int64_t j = 0; j < m; ++j) {
+    if (chosen[j]) continue;
+    const auto& p = candidates[j];
+    const bool adds = std::any_of(p.source_words.begin(), p.source_words.end(), [&](int64_t w) { return w >= 0 && !source_seen[w]; }) ||
+                      std::any_of(p.target_words.begin(), p.target_words.end(), [&](int64_t w) { return w >= 0 && !target_seen[w]; });
+    if (!adds) continue;
+    chosen[j] = true;
+    mark(p);
+  }
+  std::vector<Prepared> prepared;
+  for (int64_t j = 0; j < m; ++j) {
+    if (chosen[j]) prepared.push_back(std::move(candidates[j]));
   }
   if (prepared.empty()) return;
   // Similar lengths together, so little of each batch is padding.

@@ -40,7 +40,9 @@ struct WordTables {
 };
 
 struct ContextualOptions {
-  int64_t max_sentences = 20000;  // pairs run through the network (the first ones); 0 = none
+  // Pairs run through the network, spread evenly over the corpus (plus any pair holding a listed word
+  // that those do not, among at most five times as many looked at); 0 = none.
+  int64_t max_sentences = 20000;
   int64_t batch_size = 64;
 };
 

@@ -1,6 +1,11 @@
 #include "model/index/embedding_index.h"
 
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVF.h>
 #include <faiss/impl/IDSelector.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_factory.h>
+#include <faiss/index_io.h>
 #include <faiss/utils/distances.h>
 
 #include <algorithm>
@@ -10,14 +15,89 @@
 
 namespace wordbridge {
 
-EmbeddingIndex::EmbeddingIndex(const torch::Tensor& table, int64_t first_id)
-    : dimension_(table.size(1)), first_id_(first_id) {
-  auto rows = table.detach().to(torch::kFloat32).slice(0, first_id).contiguous().clone();
-  index_ = std::make_unique<faiss::IndexFlatIP>(dimension_);
-  if (rows.size(0) > 0) {
-    faiss::fvec_renorm_L2(dimension_, rows.size(0), rows.data_ptr<float>());
-    index_->add(rows.size(0), rows.data_ptr<float>());
+const char* IndexKindName(IndexKind kind) { return kIndexKindNames[static_cast<int>(kind)]; }
+
+IndexKind ParseIndexKind(const std::string& name) {
+  for (int i = 0; i < 4; ++i) {
+    if (name == kIndexKindNames[i]) return static_cast<IndexKind>(i);
   }
+  throw InvalidArgumentError("unknown index kind '" + name + "' (use flat, hnsw, sq8 or ivf-pq)");
+}
+
+namespace {
+
+// The factory description of `kind` for `rows` vectors of `dimension`; flat when the rows are too few to
+// train the kind's quantisers.
+std::string FactoryDescription(IndexKind* kind, int64_t rows, int64_t dimension) {
+  switch (*kind) {
+    case IndexKind::kHnsw:
+      return "HNSW32,Flat";
+    case IndexKind::kSq8:
+      return "SQ8";
+    case IndexKind::kIvfPq: {
+      // PQ with 8-bit codes trains 256 centroids per sub-vector, IVF about 39 rows per list.
+      if (rows < 10000 || dimension % 8 != 0) break;
+      const int64_t lists = std::clamp<int64_t>(static_cast<int64_t>(4 * std::sqrt(static_cast<double>(rows))), 16,
+                                                rows / 39);
+      return "IVF" + std::to_string(lists) + ",PQ" + std::to_string(dimension / 8);
+    }
+    case IndexKind::kFlat:
+      break;
+  }
+  *kind = IndexKind::kFlat;
+  return "Flat";
+}
+
+}  // namespace
+
+EmbeddingIndex::EmbeddingIndex(int64_t dimension, int64_t first_id, IndexKind kind, std::unique_ptr<faiss::Index> index)
+    : dimension_(dimension), first_id_(first_id), kind_(kind), index_(std::move(index)) {
+  Tune();
+}
+
+EmbeddingIndex::EmbeddingIndex(const torch::Tensor& table, int64_t first_id, IndexKind kind)
+    : dimension_(table.size(1)), first_id_(first_id), kind_(kind) {
+  auto rows = table.detach().to(torch::kFloat32).slice(0, first_id).contiguous().clone();
+  const int64_t n = rows.size(0);
+  index_.reset(faiss::index_factory(static_cast<int>(dimension_), FactoryDescription(&kind_, n, dimension_).c_str(),
+                                    faiss::METRIC_INNER_PRODUCT));
+  if (n > 0) {
+    faiss::fvec_renorm_L2(dimension_, n, rows.data_ptr<float>());
+    if (!index_->is_trained) index_->train(n, rows.data_ptr<float>());
+    index_->add(n, rows.data_ptr<float>());
+  }
+  Tune();
+}
+
+void EmbeddingIndex::Tune() {
+  // Search breadth, measured for recall@10 >= 0.95 (bench/retrieval_bench): set once, before any
+  // search, so concurrent searches only read them.
+  if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index_.get())) hnsw->hnsw.efSearch = 128;
+  if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index_.get())) ivf->nprobe = std::min<size_t>(32, ivf->nlist);
+}
+
+std::string EmbeddingIndex::Serialize() const {
+  faiss::VectorIOWriter writer;
+  faiss::write_index(index_.get(), &writer);
+  return std::string(writer.data.begin(), writer.data.end());
+}
+
+std::unique_ptr<EmbeddingIndex> EmbeddingIndex::Deserialize(const std::string& bytes, IndexKind kind, int64_t rows,
+                                                            int64_t dimension, int64_t first_id) {
+  faiss::VectorIOReader reader;
+  reader.data.assign(bytes.begin(), bytes.end());
+  std::unique_ptr<faiss::Index> index;
+  try {
+    index.reset(faiss::read_index(&reader));
+  } catch (const std::exception& e) {
+    throw FailedPreconditionError(std::string("not a FAISS index: ") + e.what());
+  }
+  if (index->d != dimension || index->ntotal != rows || index->metric_type != faiss::METRIC_INNER_PRODUCT) {
+    throw FailedPreconditionError("the FAISS index holds " + std::to_string(index->ntotal) + " vectors of dimension " +
+                                  std::to_string(index->d) + ", expected " + std::to_string(rows) + " of " +
+                                  std::to_string(dimension));
+  }
+  return std::unique_ptr<EmbeddingIndex>(new EmbeddingIndex(dimension, first_id, kind, std::move(index)));
 }
 
 std::vector<ScoredId> EmbeddingIndex::Search(const std::vector<float>& query, int64_t k,
@@ -56,6 +136,7 @@ std::vector<std::vector<ScoredId>> EmbeddingIndex::SearchBatch(const std::vector
                                                                int64_t restrict_to) const {
   if (k < 1) throw InvalidArgumentError("k must be at least 1");
   if (restrict_to < 0) throw InvalidArgumentError("restrict_vocab must not be negative");
+  if (restrict_to > 0 && kind_ != IndexKind::kFlat) throw InvalidArgumentError("restricting a search needs a flat index");
   if (!excludes.empty() && excludes.size() != queries.size()) {
     throw InvalidArgumentError("one exclusion list per query is needed");
   }
@@ -94,6 +175,39 @@ std::vector<std::vector<ScoredId>> EmbeddingIndex::SearchBatch(const std::vector
     }
   }
   return results;
+}
+
+double MeasureRecallAt10(const EmbeddingIndex& index, const torch::Tensor& rows, int64_t queries) {
+  const int64_t n = rows.size(0);
+  if (index.kind() == IndexKind::kFlat || n < 2) return 1.0;
+  auto table = rows.to(torch::kFloat32).contiguous();
+  auto units = table / table.norm(2, 1, true).clamp_min(1e-12);
+  std::vector<std::vector<float>> probes;
+  std::vector<std::vector<int64_t>> excludes;
+  std::vector<int64_t> ids;
+  const int64_t wanted = std::min<int64_t>(queries, n);
+  for (int64_t i = 0; i < wanted; ++i) {
+    const int64_t id = i * n / wanted;
+    auto row = table[id];
+    if (row.abs().sum().item<float>() == 0) continue;
+    ids.push_back(id);
+    probes.emplace_back(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+    excludes.push_back({id});
+  }
+  if (ids.empty()) return 1.0;
+  const auto approximate = index.SearchBatch(probes, 10, excludes, 0);
+  auto exact_scores = units.index_select(0, torch::tensor(ids, torch::kInt64)).matmul(units.t());
+  int64_t found = 0, total = 0;
+  for (size_t q = 0; q < ids.size(); ++q) {
+    exact_scores[q][ids[q]] = -std::numeric_limits<float>::infinity();
+    auto top = std::get<1>(exact_scores[q].topk(std::min<int64_t>(10, n - 1)));
+    for (int64_t i = 0; i < top.size(0); ++i) {
+      const int64_t id = top[i].item<int64_t>();
+      ++total;
+      for (const auto& hit : approximate[q]) found += hit.id == id;
+    }
+  }
+  return total == 0 ? 1.0 : static_cast<double>(found) / static_cast<double>(total);
 }
 
 }  // namespace wordbridge

@@ -37,7 +37,8 @@ ModelBundle::ModelBundle(std::string name, std::string version, ModelParts parts
       metrics_(std::move(parts.metrics)),
       training_(std::move(parts.training)),
       shortlist_(std::move(parts.shortlist)),
-      word_tables_(std::move(parts.words)) {
+      word_tables_(std::move(parts.words)),
+      index_kind_(parts.index_kind) {
   if (shortlist_ && (shortlist_->source_vocab_size() != source_vocab_.size() ||
                      shortlist_->target_vocab_size() != target_vocab_.size())) {
     throw FailedPreconditionError("model " + name_ + " version " + version_ +
@@ -85,6 +86,40 @@ void ModelBundle::Save(const std::string& dir) const {
   WriteFileAtomically(dir + "/training.json", nlohmann::json(training_).dump(2) + "\n");
   if (shortlist_) WriteFileAtomically(dir + "/" + LexicalShortlist::kFileName, shortlist_->Serialize());
   if (!word_tables_.source_words.empty() || !word_tables_.target_words.empty()) word_tables_.Save(dir);
+  SaveWordIndexes(dir);
+}
+
+namespace {
+
+constexpr const char* kWordIndexesFile = "word_indexes.json";
+
+std::string SpaceKey(Side side, VectorKind kind) {
+  return std::string(side == Side::kSource ? "source" : "target") + "." + VectorKindName(kind);
+}
+
+}  // namespace
+
+void ModelBundle::SaveWordIndexes(const std::string& dir) const {
+  // Approximate indexes take seconds to minutes to build: they are built once, here, and stored. Flat
+  // ones are a copy of the vectors and are rebuilt at load instead of doubling the version's size.
+  nlohmann::json info = nlohmann::json::object();
+  for (const Side side : {Side::kSource, Side::kTarget}) {
+    const auto& entry = BuildSideWords(side);
+    for (int k = 0; k < 3; ++k) {
+      if (!entry.spaces[k]) continue;
+      const auto& index = entry.indexes[k];
+      const std::string key = SpaceKey(side, static_cast<VectorKind>(k));
+      nlohmann::json space = {{"kind", IndexKindName(index.kind)},
+                              {"recall_at_10", index.recall_at_10},
+                              {"build_seconds", index.build_seconds}};
+      if (index.kind != IndexKind::kFlat) {
+        space["file"] = key + ".faiss";
+        WriteFileAtomically(dir + "/" + key + ".faiss", entry.spaces[k]->index().Serialize());
+      }
+      info[key] = space;
+    }
+  }
+  WriteFileAtomically(dir + "/" + kWordIndexesFile, info.dump(2) + "\n");
 }
 
 namespace {
@@ -175,7 +210,35 @@ std::shared_ptr<const ModelBundle> ModelBundle::Load(const std::string& name, co
   }
   ModelParts parts{config, source_tokenizer, target_tokenizer, std::move(source_vocab), std::move(target_vocab),
                    network, std::move(metrics), std::move(training), std::move(shortlist), std::move(words)};
-  return std::make_shared<const ModelBundle>(name, version, std::move(parts));
+  // Stored word indexes (versions saved before them have none: theirs are built at first use).
+  std::map<std::string, StoredIndex> stored;
+  const std::string indexes_path = dir + "/" + kWordIndexesFile;
+  if (std::filesystem::exists(indexes_path)) {
+    try {
+      const auto spaces = nlohmann::json::parse(ReadFile(indexes_path));
+      if (!spaces.is_object()) throw std::runtime_error("not a JSON object");
+      for (auto it = spaces.begin(); it != spaces.end(); ++it) {
+        const std::string key = it.key();
+        const nlohmann::json& space = it.value();
+        StoredIndex index;
+        index.info.kind = ParseIndexKind(space.at("kind").get<std::string>());
+        index.info.recall_at_10 = space.at("recall_at_10").get<double>();
+        index.info.build_seconds = space.at("build_seconds").get<double>();
+        if (index.info.kind != IndexKind::kFlat) {
+          const std::string file = space.at("file").get<std::string>();
+          if (file != key + ".faiss") throw std::runtime_error("unexpected file name " + file);
+          index.path = dir + "/" + file;
+        }
+        stored[key] = index;
+      }
+    } catch (const std::exception& e) {
+      throw FailedPreconditionError("model " + dir + ": bad " + kWordIndexesFile + ": " + e.what());
+    }
+    if (!stored.empty()) parts.index_kind = stored.begin()->second.info.kind;
+  }
+  auto bundle = std::make_shared<ModelBundle>(name, version, std::move(parts));
+  bundle->stored_indexes_ = std::move(stored);
+  return bundle;
 }
 
 void ModelBundle::SelfCheck() const {
@@ -186,6 +249,14 @@ void ModelBundle::SelfCheck() const {
       if (!torch::isfinite(parameter).all().item<bool>()) {
         throw FailedPreconditionError("model " + name_ + " version " + version_ + " has NaN or infinite weights");
       }
+    }
+  }
+  // Word searches: their stored indexes and state averages must load too, before the version serves.
+  for (const Side side : {Side::kSource, Side::kTarget}) {
+    try {
+      BuildSideWords(side);
+    } catch (const std::exception& e) {
+      throw FailedPreconditionError("model " + name_ + " version " + version_ + " fails its self-check: " + e.what());
     }
   }
   SourceSentence probe;
@@ -372,6 +443,58 @@ std::vector<float> ModelBundle::SentenceEmbedding(const std::string& sentence, S
   return std::vector<float>(context.data_ptr<float>(), context.data_ptr<float>() + context.numel());
 }
 
+torch::Tensor ModelBundle::SentenceEmbeddings(const std::vector<std::string>& sentences, SentencePooling pooling,
+                                              int64_t batch_size) const {
+  if (pooling == SentencePooling::kMeanStates && !network_->has_attention()) {
+    throw FailedPreconditionError("model " + name_ + ": mean-pooled sentence vectors need per-token encoder "
+                                  "outputs, which the seed architecture does not keep");
+  }
+  std::vector<std::vector<int64_t>> ids(sentences.size());
+  for (size_t i = 0; i < sentences.size(); ++i) {
+    ids[i] = source_vocab_.Encode(source_tokenizer_->Tokenize(sentences[i]));
+    if (ids[i].size() > 1024) {
+      throw InvalidArgumentError("sentence " + std::to_string(i) + " has more than 1024 tokens");
+    }
+  }
+  std::vector<size_t> order;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!ids[i].empty()) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ids[a].size() < ids[b].size(); });
+  c10::InferenceMode inference;
+  torch::Tensor out;
+  for (size_t begin = 0; begin < order.size(); begin += batch_size) {
+    const size_t end = std::min(order.size(), begin + static_cast<size_t>(batch_size));
+    const int64_t b = static_cast<int64_t>(end - begin);
+    const int64_t longest = static_cast<int64_t>(ids[order[end - 1]].size());
+    auto source = torch::full({b, longest}, Vocabulary::kPad, torch::kInt64);
+    auto lengths = torch::zeros({b}, torch::kInt64);
+    for (int64_t r = 0; r < b; ++r) {
+      const auto& row = ids[order[begin + r]];
+      source[r].slice(0, 0, static_cast<int64_t>(row.size())).copy_(torch::tensor(row, torch::kInt64));
+      lengths[r] = static_cast<int64_t>(row.size());
+    }
+    EncoderOutput encoded;
+    network_->Encode(source, lengths, &encoded);
+    torch::Tensor vectors;
+    if (pooling == SentencePooling::kMeanStates) {
+      auto mask = encoded.source_mask.unsqueeze(-1).to(torch::kFloat32);
+      vectors = (encoded.memory.to(torch::kFloat32) * mask).sum(1) / lengths.unsqueeze(-1).to(torch::kFloat32);
+    } else {
+      vectors = encoded.context.to(torch::kFloat32);
+    }
+    if (!out.defined()) out = torch::zeros({static_cast<int64_t>(sentences.size()), vectors.size(1)});
+    std::vector<int64_t> rows(order.begin() + begin, order.begin() + end);
+    out.index_copy_(0, torch::tensor(rows, torch::kInt64), vectors);
+  }
+  if (!out.defined()) {
+    // No sentence had a token: zero rows of the encoder's width.
+    const int64_t width = SentenceEmbedding(source_vocab_.Token(Vocabulary::kNumSpecial), pooling).size();
+    out = torch::zeros({static_cast<int64_t>(sentences.size()), width});
+  }
+  return out;
+}
+
 std::vector<Neighbor> ModelBundle::ToNeighbors(Side side, const std::vector<ScoredId>& hits) const {
   std::vector<Neighbor> neighbors;
   for (const auto& hit : hits) neighbors.push_back({vocabulary(side).Token(hit.id), hit.id, hit.score});
@@ -456,11 +579,32 @@ const ModelBundle::SideWords& ModelBundle::BuildSideWords(Side side) const {
     entry.words = std::make_shared<const WordList>(
         stored.empty() ? WordsFromVocabulary(vocabulary(side), config_.tokenizer == "sentencepiece") : stored);
     const std::string side_name = side == Side::kSource ? "source" : "target";
+    const IndexKind wanted = index_kind_.value_or(DefaultIndexKind(entry.words->size()));
     auto make = [&](VectorKind kind, const torch::Tensor& word_rows, const torch::Tensor& piece_rows) {
       auto rows = word_rows.defined() ? word_rows
                                       : WordSpace::ComposeAll(*entry.words, piece_rows, tokenizer(side), vocabulary(side));
-      entry.spaces[static_cast<int>(kind)] = std::make_unique<const WordSpace>(
-          entry.words, rows, piece_rows, &tokenizer(side), &vocabulary(side), side_name + " " + VectorKindName(kind));
+      const int k = static_cast<int>(kind);
+      std::unique_ptr<EmbeddingIndex> index;
+      auto stored = stored_indexes_.find(SpaceKey(side, kind));
+      if (stored != stored_indexes_.end()) {
+        entry.indexes[k] = stored->second.info;
+        if (stored->second.info.kind != IndexKind::kFlat) {
+          try {
+            index = EmbeddingIndex::Deserialize(ReadFile(stored->second.path), stored->second.info.kind,
+                                                entry.words->size(), rows.size(1), 0);
+          } catch (const std::exception& e) {
+            throw FailedPreconditionError("model " + name_ + " version " + version_ + ": " + stored->second.path + ": " + e.what());
+          }
+        }
+      }
+      const auto start = std::chrono::steady_clock::now();
+      entry.spaces[k] = std::make_unique<const WordSpace>(entry.words, rows, piece_rows, &tokenizer(side), &vocabulary(side),
+                                                          side_name + " " + VectorKindName(kind), wanted, std::move(index));
+      if (stored == stored_indexes_.end()) {  // built here: measure it
+        entry.indexes[k].kind = entry.spaces[k]->index().kind();
+        entry.indexes[k].build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        entry.indexes[k].recall_at_10 = entry.spaces[k]->MeasureRecallAt10();
+      }
     };
     c10::InferenceMode inference;
     make(VectorKind::kInput, {}, Table(side));
@@ -488,6 +632,11 @@ VectorKind ModelBundle::DefaultVectorKind(Side side) const {
   if (side == Side::kTarget) return VectorKind::kInput;
   return BuildSideWords(side).spaces[static_cast<int>(VectorKind::kContextual)] ? VectorKind::kContextual
                                                                                : VectorKind::kInput;
+}
+
+ModelBundle::WordIndexInfo ModelBundle::WordIndex(Side side, VectorKind kind) const {
+  Words(side, kind);  // FailedPreconditionError when the kind is not offered
+  return BuildSideWords(side).indexes[static_cast<int>(kind)];
 }
 
 bool ModelBundle::HasCountedWords(Side side) const {

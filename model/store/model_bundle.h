@@ -95,6 +95,9 @@ struct ModelParts {
   std::shared_ptr<const LexicalShortlist> shortlist;  // null: the version has no vocabulary shortlist
   // Word lists and hidden-state averages for word retrieval (empty in versions trained before them).
   WordTables words;
+  // The FAISS index kind of the word searches; empty = by size (DefaultIndexKind). Approximate indexes
+  // are built when the version is saved and stored with it.
+  std::optional<IndexKind> index_kind;
 };
 
 // Sentences as one padded batch for search: ids [B, longest] (padded with <PAD>), lengths [B], and
@@ -158,6 +161,10 @@ class ModelBundle {
   enum class SentencePooling { kFinalState, kMeanStates };
   std::vector<float> SentenceEmbedding(const std::string& sentence,
                                        SentencePooling pooling = SentencePooling::kFinalState) const;
+  // Many sentences at once, encoded in padded batches of similar lengths: [sentences, H] float32. A
+  // sentence without tokens gets a zero row; one over 1,024 tokens, InvalidArgumentError.
+  torch::Tensor SentenceEmbeddings(const std::vector<std::string>& sentences, SentencePooling pooling,
+                                   int64_t batch_size = 64) const;
   // Nearest words by cosine; the query word itself is excluded. NotFoundError for unknown words.
   std::vector<Neighbor> NearestWords(Side side, const std::string& word, int64_t k) const;
   std::vector<Neighbor> NearestToVector(Side side, const std::vector<float>& vector, int64_t k) const;
@@ -178,6 +185,14 @@ class ModelBundle {
   // True when the side's word list was counted from the training corpus; false when it was derived
   // from the token vocabulary (versions trained before word lists: counts are then 0).
   bool HasCountedWords(Side side) const;
+  // The word search index of a side and kind: what was built (approximate kinds fall back to flat on
+  // few words), its recall@10 against exact search measured when it was built, and its build time.
+  struct WordIndexInfo {
+    IndexKind kind = IndexKind::kFlat;
+    double recall_at_10 = 1.0;
+    double build_seconds = 0;
+  };
+  WordIndexInfo WordIndex(Side side, VectorKind kind) const;
 
   const std::string& name() const { return name_; }
   const std::string& version() const { return version_; }
@@ -219,14 +234,24 @@ class ModelBundle {
   std::map<std::string, double> training_;
   std::shared_ptr<const LexicalShortlist> shortlist_;
   WordTables word_tables_;
+  std::optional<IndexKind> index_kind_;
+  // Word indexes saved with a loaded version ("source.contextual" -> file and measured figures).
+  struct StoredIndex {
+    std::string path;
+    WordIndexInfo info;
+  };
+  std::map<std::string, StoredIndex> stored_indexes_;
   std::unique_ptr<EmbeddingIndex> source_index_, target_index_;
   // Word spaces per side and kind, built on first use (a dev-set probe bundle never builds them).
   struct SideWords {
     std::once_flag once;
     std::shared_ptr<const WordList> words;
     std::array<std::unique_ptr<const WordSpace>, 3> spaces;  // by VectorKind; null: not offered
+    std::array<WordIndexInfo, 3> indexes;
   };
   const SideWords& BuildSideWords(Side side) const;
+  // Writes the approximate word indexes and word_indexes.json (kinds, recall, build times).
+  void SaveWordIndexes(const std::string& dir) const;
   mutable std::array<SideWords, 2> side_words_;
   std::chrono::system_clock::time_point ready_time_;
   mutable std::array<std::once_flag, kNumComputeTypes> packed_once_;

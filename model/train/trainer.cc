@@ -74,6 +74,7 @@ void TrainingOptions::Validate() const {
   if (min_pairs_for_dev_holdout < 0) fail("min_pairs_for_dev_holdout must be >= 0");
   if (max_sentence_tokens < 1) fail("max_sentence_tokens must be >= 1");
   if (word_min_count < 1 || word_min_count > 1000000) fail("word_min_count must be in [1, 1000000]");
+  if (!index_kind.empty()) ParseIndexKind(index_kind);  // InvalidArgumentError naming the kinds
   if (contextual_sentences < 0 || contextual_sentences > 10000000) fail("contextual_sentences must be in [0, 10000000]");
 }
 
@@ -312,6 +313,7 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
   parts.words = BuildWordTables(*net, *source_tokenizer, source_vocab, *target_tokenizer, target_vocab, train,
                                 word_options, contextual_options);
   const double words_seconds = SecondsSince(words_start);
+  if (!options.index_kind.empty()) parts.index_kind = ParseIndexKind(options.index_kind);
   parts.metrics = {{"train_loss", last_loss},
                    {"epochs", epochs_done},
                    {"steps", static_cast<double>(steps)},

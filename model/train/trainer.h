@@ -62,6 +62,8 @@ struct TrainingOptions {
   // states (the "contextual" vectors; 0 = none).
   int64_t word_min_count = 2;
   int64_t contextual_sentences = 20000;
+  // The word searches' FAISS index kind (model/index/embedding_index.h); empty = by vocabulary size.
+  std::string index_kind;
   // If set, the weights are saved here after every epoch (checkpoint.pt).
   std::string checkpoint_dir;
 

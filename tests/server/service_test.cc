@@ -683,6 +683,74 @@ TEST_F(ServiceTest, GetEmbeddingOfManyWordsComposesUnseenOnesAndListModelsShowsW
   EXPECT_TRUE(seen);
 }
 
+TEST_F(ServiceTest, TranslationMemoryFindsASentenceFromALightParaphrase) {
+  v1::IndexSentencesRequest index;
+  index.set_model("toy");
+  index.set_name("toy-memory");
+  for (const auto& pair : SeedToyPairs()) {
+    auto* p = index.mutable_corpus()->add_pairs();
+    p->set_source(pair.source);
+    p->set_target(pair.target);
+  }
+  v1::IndexSentencesResponse indexed;
+  ASSERT_TRUE(Client().IndexSentences(index, &indexed).ok());
+  EXPECT_EQ(indexed.sentences(), 5);
+  EXPECT_EQ(indexed.skipped(), 0);
+
+  v1::NearestSentencesRequest query;
+  query.set_model("toy");
+  query.set_name("toy-memory");
+  query.set_sentence("机器 学习 有趣");  // "机器 学习 很 有趣" with a word dropped
+  query.set_k(2);
+  v1::NearestSentencesResponse found;
+  ASSERT_TRUE(Client().NearestSentences(query, &found).ok());
+  ASSERT_EQ(found.matches_size(), 2);
+  EXPECT_EQ(found.matches(0).source(), "机器 学习 很 有趣");
+  EXPECT_EQ(found.matches(0).target(), "Machine learning is interesting");
+  EXPECT_EQ(found.pooling(), "final");
+  query.clear_sentence();
+  query.add_sentences("今天 天气 很 好");
+  query.add_sentences("深度 学习 很 强大");
+  ASSERT_TRUE(Client().NearestSentences(query, &found).ok());
+  ASSERT_EQ(found.results_size(), 2);
+  EXPECT_EQ(found.results(0).matches(0).source(), "今天 天气 很 好");
+  EXPECT_NEAR(found.results(0).matches(0).score(), 1.0, 1e-4);
+  EXPECT_EQ(found.results(1).matches(0).source(), "深度 学习 很 强大");
+}
+
+TEST_F(ServiceTest, TranslationMemoryErrors) {
+  v1::IndexSentencesRequest index;
+  index.set_model("toy");
+  index.set_name("../escape");
+  index.mutable_corpus()->set_tsv_path("toy.tsv");
+  v1::IndexSentencesResponse indexed;
+  EXPECT_EQ(Client().IndexSentences(index, &indexed).error_code(), StatusCode::INVALID_ARGUMENT);
+  index.set_name("ok");
+  index.clear_corpus();
+  EXPECT_EQ(Client().IndexSentences(index, &indexed).error_code(), StatusCode::INVALID_ARGUMENT);
+  index.mutable_corpus()->set_tsv_path("toy.tsv");
+  index.set_pooling(v1::MEAN_STATES);  // the seed keeps no per-token encoder outputs
+  EXPECT_EQ(Client().IndexSentences(index, &indexed).error_code(), StatusCode::FAILED_PRECONDITION);
+  index.set_pooling(v1::FINAL_STATE);
+  ASSERT_TRUE(Client().IndexSentences(index, &indexed).ok());  // from the data directory
+  EXPECT_EQ(indexed.sentences(), 2);
+
+  v1::NearestSentencesRequest query;
+  query.set_model("toy");
+  query.set_name("missing");
+  query.set_sentence("今天");
+  v1::NearestSentencesResponse found;
+  EXPECT_EQ(Client().NearestSentences(query, &found).error_code(), StatusCode::NOT_FOUND);
+  query.set_name("ok");
+  query.set_sentence("   ");  // no token at all
+  EXPECT_EQ(Client().NearestSentences(query, &found).error_code(), StatusCode::INVALID_ARGUMENT);
+  query.set_sentence("");
+  EXPECT_EQ(Client().NearestSentences(query, &found).error_code(), StatusCode::INVALID_ARGUMENT);
+  query.set_sentence("今天");
+  query.set_k(-1);
+  EXPECT_EQ(Client().NearestSentences(query, &found).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(ServiceTest, ListModelsShowsVersionsConfigAndMetrics) {
   v1::ListModelsResponse response;
   ASSERT_TRUE(Client().ListModels(&response).ok());

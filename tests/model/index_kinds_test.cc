@@ -1,0 +1,103 @@
+// Index kinds of the word searches: every kind against brute force, saving and loading, and the
+// version files that carry them.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <set>
+
+#include "model/common/errors.h"
+#include "model/common/file_util.h"
+#include "model/index/embedding_index.h"
+#include "tests/model/test_util.h"
+
+namespace wordbridge {
+namespace {
+
+// Rows around 300 centres, as word vectors cluster: [n, d].
+torch::Tensor ClusteredRows(int64_t n, int64_t d) {
+  torch::manual_seed(11);
+  auto centres = torch::randn({300, d});
+  auto which = torch::randint(0, 300, {n}, torch::kInt64);
+  return centres.index_select(0, which) + 0.3 * torch::randn({n, d});
+}
+
+// The share of the exact top-10 (cosine, brute force) that `index` finds, over `queries` rows.
+double RecallAt10(const EmbeddingIndex& index, const torch::Tensor& rows, int64_t queries) {
+  auto units = rows / rows.norm(2, 1, true);
+  int64_t found = 0;
+  for (int64_t q = 0; q < queries; ++q) {
+    auto row = rows[q * 37 % rows.size(0)].contiguous();
+    std::vector<float> query(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+    auto exact = std::get<1>(units.matmul(units[q * 37 % rows.size(0)]).topk(10));
+    std::set<int64_t> truth;
+    for (int i = 0; i < 10; ++i) truth.insert(exact[i].item<int64_t>());
+    for (const auto& hit : index.Search(query, 10)) found += truth.count(hit.id);
+  }
+  return static_cast<double>(found) / static_cast<double>(10 * queries);
+}
+
+TEST(IndexKindsTest, EveryKindAgainstBruteForce) {
+  const auto rows = ClusteredRows(12000, 32);
+  const EmbeddingIndex flat(rows, 0, IndexKind::kFlat);
+  EXPECT_DOUBLE_EQ(RecallAt10(flat, rows, 200), 1.0);
+  const EmbeddingIndex hnsw(rows, 0, IndexKind::kHnsw);
+  EXPECT_EQ(hnsw.kind(), IndexKind::kHnsw);
+  EXPECT_GE(RecallAt10(hnsw, rows, 200), 0.95);
+  const EmbeddingIndex sq8(rows, 0, IndexKind::kSq8);
+  EXPECT_GE(RecallAt10(sq8, rows, 200), 0.9);
+  const EmbeddingIndex ivf_pq(rows, 0, IndexKind::kIvfPq);
+  EXPECT_EQ(ivf_pq.kind(), IndexKind::kIvfPq);
+  EXPECT_GE(RecallAt10(ivf_pq, rows, 200), 0.3);  // 4 bytes per vector here: coarse by design
+  // Too few rows to train product quantisers: flat instead, and it says so.
+  EXPECT_EQ(EmbeddingIndex(ClusteredRows(500, 32), 0, IndexKind::kIvfPq).kind(), IndexKind::kFlat);
+  EXPECT_THROW(ParseIndexKind("ivfpq"), InvalidArgumentError);
+  EXPECT_EQ(ParseIndexKind("ivf-pq"), IndexKind::kIvfPq);
+}
+
+TEST(IndexKindsTest, ASavedIndexLoadsAndAnswersTheSame) {
+  const auto rows = ClusteredRows(3000, 16);
+  const EmbeddingIndex hnsw(rows, 0, IndexKind::kHnsw);
+  const auto bytes = hnsw.Serialize();
+  auto loaded = EmbeddingIndex::Deserialize(bytes, IndexKind::kHnsw, 3000, 16, 0);
+  std::vector<float> query(rows[5].data_ptr<float>(), rows[5].data_ptr<float>() + 16);
+  const auto a = hnsw.Search(query, 10), b = loaded->Search(query, 10);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].id, b[i].id);
+  EXPECT_THROW(EmbeddingIndex::Deserialize(bytes, IndexKind::kHnsw, 2999, 16, 0), FailedPreconditionError);
+  EXPECT_THROW(EmbeddingIndex::Deserialize(bytes.substr(0, bytes.size() / 2), IndexKind::kHnsw, 3000, 16, 0),
+               FailedPreconditionError);
+  EXPECT_THROW(EmbeddingIndex::Deserialize("not an index", IndexKind::kHnsw, 3000, 16, 0), FailedPreconditionError);
+}
+
+TEST(IndexKindsTest, AVersionStoresItsApproximateIndexesAndLoadsThemWithoutRebuilding) {
+  auto toy = AttentionToy();
+  ModelParts parts = PartsOf(*toy);
+  parts.index_kind = IndexKind::kHnsw;
+  ModelBundle bundle("toy", "1", std::move(parts));
+  EXPECT_EQ(bundle.WordIndex(Side::kTarget, VectorKind::kInput).kind, IndexKind::kHnsw);
+  EXPECT_GE(bundle.WordIndex(Side::kTarget, VectorKind::kInput).recall_at_10, 0.0);
+  const auto dir = std::filesystem::temp_directory_path() / ("wb-index-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  bundle.Save(dir.string());
+  EXPECT_TRUE(std::filesystem::exists(dir / "target.input.faiss"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "word_indexes.json"));
+  auto loaded = ModelBundle::Load("toy", "1", dir.string());
+  EXPECT_EQ(loaded->WordIndex(Side::kTarget, VectorKind::kInput).kind, IndexKind::kHnsw);
+  const auto& words = loaded->Words(Side::kTarget, VectorKind::kInput);
+  const auto& original = bundle.Words(Side::kTarget, VectorKind::kInput);
+  ASSERT_EQ(words.words().words(), original.words().words());
+  auto a = original.Nearest({original.Row(0)}, 3, {}, 0), b = words.Nearest({words.Row(0)}, 3, {}, 0);
+  ASSERT_EQ(a[0].size(), b[0].size());
+  for (size_t i = 0; i < a[0].size(); ++i) EXPECT_EQ(a[0][i].word, b[0][i].word);
+  // restrict_vocab scans the most frequent rows exactly, whatever the index.
+  for (const auto& hit : words.Nearest({words.Row(0)}, 2, {}, 2)[0]) EXPECT_LT(hit.word, 2);
+  // A damaged index file fails at first use with the file named.
+  WriteFileAtomically((dir / "target.input.faiss").string(), "damaged");
+  auto damaged = ModelBundle::Load("toy", "1", dir.string());
+  EXPECT_THROW(damaged->Words(Side::kTarget, VectorKind::kInput), FailedPreconditionError);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace wordbridge
