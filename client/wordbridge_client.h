@@ -75,6 +75,11 @@ class WordBridgeClient {
   grpc::Status Similarity(const v1::SimilarityRequest& request, v1::SimilarityResponse* response);
   grpc::Status DoesntMatch(const v1::DoesntMatchRequest& request, v1::DoesntMatchResponse* response);
   grpc::Status ListModels(v1::ListModelsResponse* response);
+  // Pins `version` of `model`; an empty version removes the pin (the newest good version serves).
+  grpc::Status SetServingVersion(const std::string& model, const std::string& version,
+                                 v1::SetServingVersionResponse* response);
+  grpc::Status DeleteVersion(const std::string& model, const std::string& version, bool force,
+                             v1::DeleteVersionResponse* response);
   // grpc.health.v1 Check of `service` ("" = the whole server).
   grpc::Status Health(const std::string& service, grpc::health::v1::HealthCheckResponse::ServingStatus* status);
 
