@@ -252,6 +252,53 @@ void PrintJob(const v1::JobInfo& job) {
   if (!job.message().empty()) std::cout << "message    " << job.message() << "\n";
 }
 
+// "1.2 MiB" for a size in bytes.
+std::string Bytes(int64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(unit == 0 ? 0 : 1) << value << " " << units[unit];
+  return out.str();
+}
+
+// The versions of `model` on the server: one row each (serving and pinned marked), refusals below theirs.
+int RunVersions(WordBridgeClient& client, const std::string& model) {
+  v1::ListModelsResponse response;
+  auto status = client.ListModels(&response);
+  if (!status.ok()) return Fail(status);
+  for (const auto& m : response.models()) {
+    if (m.name() != model) continue;
+    std::cout << std::left << std::setw(9) << "VERSION" << std::setw(16) << "STATE" << std::setw(11) << "SIZE"
+              << std::setw(21) << "CREATED (UTC)" << "METRICS\n";
+    for (const auto& v : m.version_infos()) {
+      std::string state = v.serving() ? "serving" : "";
+      if (v.pinned()) state += state.empty() ? "pinned" : ",pinned";
+      if (!v.refused_reason().empty()) state += state.empty() ? "refused" : ",refused";
+      std::cout << std::setw(9) << v.version() << std::setw(16) << (state.empty() ? "-" : state) << std::setw(11)
+                << Bytes(v.bytes()) << std::setw(21) << UtcTime(v.created_time());
+      const std::map<std::string, double> metrics(v.metrics().begin(), v.metrics().end());  // sorted
+      const char* separator = "";
+      for (const auto& [key, value] : metrics) {
+        std::cout << separator << key << "=" << value;
+        separator = " ";
+      }
+      std::cout << "\n";
+      if (!v.refused_reason().empty()) std::cout << "  refused: " << v.refused_reason() << "\n";
+    }
+    std::cout << (m.pinned_version().empty() ? "not pinned: the newest good version serves"
+                                             : "pinned to version " + m.pinned_version())
+              << "\n";
+    return 0;
+  }
+  std::cerr << "error: the server serves no model named '" << model << "'" << std::endl;
+  return 2;
+}
+
 struct TranslateArgs {
   std::string model, version, input, compute_type;
   std::vector<std::string> text;
@@ -507,6 +554,20 @@ int main(int argc, char** argv) {
   auto* cancel_cmd = app.add_subcommand("cancel", "cancel a running training job (publishes nothing)");
   cancel_cmd->add_option("id", job_id, "job id")->required();
 
+  std::string versions_model, version_arg;
+  bool force_delete = false;
+  auto* versions_cmd = app.add_subcommand("versions", "list a model's versions: size, creation, metrics, serving, pinned");
+  versions_cmd->add_option("--model", versions_model, "model name")->required();
+  auto* pin_cmd = app.add_subcommand("pin", "serve this version of the model, also after newer ones are published");
+  pin_cmd->add_option("--model", versions_model, "model name")->required();
+  pin_cmd->add_option("version", version_arg, "version to serve")->required();
+  auto* unpin_cmd = app.add_subcommand("unpin", "remove the model's pin: the newest good version serves");
+  unpin_cmd->add_option("--model", versions_model, "model name")->required();
+  auto* delete_cmd = app.add_subcommand("delete-version", "delete a version of the model from the server's store");
+  delete_cmd->add_option("--model", versions_model, "model name")->required();
+  delete_cmd->add_option("version", version_arg, "version to delete")->required();
+  delete_cmd->add_flag("--force", force_delete, "also the serving or pinned version (the next newest then serves)");
+
   TranslateArgs tr;
   auto* translate_cmd = app.add_subcommand("translate", "translate sentences (arguments, --input FILE or stdin)");
   translate_cmd->add_option("--model", tr.model, "model name")->required();
@@ -647,6 +708,26 @@ int main(int argc, char** argv) {
       PrintJob(job);
       return 0;
     }
+    if (versions_cmd->parsed()) return RunVersions(client, versions_model);
+    if (pin_cmd->parsed() || unpin_cmd->parsed()) {
+      v1::SetServingVersionResponse response;
+      auto status = client.SetServingVersion(versions_model, pin_cmd->parsed() ? version_arg : "", &response);
+      if (!status.ok()) return Fail(status);
+      std::cout << response.model() << ": version " << response.serving_version() << " serves"
+                << (response.pinned_version().empty() ? " (newest; not pinned)" : " (pinned)") << "\n";
+      return 0;
+    }
+    if (delete_cmd->parsed()) {
+      v1::DeleteVersionResponse response;
+      auto status = client.DeleteVersion(versions_model, version_arg, force_delete, &response);
+      if (!status.ok()) return Fail(status);
+      std::cout << versions_model << ": version " << version_arg << " deleted"
+                << (response.pin_cleared() ? "; the pin on it is cleared" : "") << "; "
+                << (response.serving_version().empty() ? "no version serves"
+                                                        : "version " + response.serving_version() + " serves")
+                << "\n";
+      return 0;
+    }
     if (translate_cmd->parsed()) return RunTranslate(client, tr);
     if (eval_cmd->parsed()) return RunEval(client, ev, test_file);
     if (embed_cmd->parsed()) {
@@ -771,7 +852,8 @@ int main(int argc, char** argv) {
       auto status = client.ListModels(&response);
       if (!status.ok()) return Fail(status);
       for (const auto& m : response.models()) {
-        std::cout << m.name() << "\tversion " << m.version() << "\t" << m.config().architecture() << "/"
+        std::cout << m.name() << "\tversion " << m.version() << (m.pinned_version().empty() ? "" : " (pinned)") << "\t"
+                  << m.config().architecture() << "/"
                   << m.config().tokenizer() << "\tvocab " << m.source_vocab_size() << "/" << m.target_vocab_size();
         for (const auto& [key, value] : m.metrics()) std::cout << "\t" << key << "=" << value;
         for (const auto& space : m.word_spaces()) {

@@ -197,6 +197,28 @@ grpc::Status WordBridgeClient::ListModels(v1::ListModelsResponse* response) {
   return stub_->ListModels(&context, v1::ListModelsRequest(), response);
 }
 
+grpc::Status WordBridgeClient::SetServingVersion(const std::string& model, const std::string& version,
+                                                 v1::SetServingVersionResponse* response) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::SetServingVersionRequest request;
+  request.set_model(model);
+  request.set_version(version);
+  request.set_newest(version.empty());
+  return stub_->SetServingVersion(&context, request, response);
+}
+
+grpc::Status WordBridgeClient::DeleteVersion(const std::string& model, const std::string& version, bool force,
+                                             v1::DeleteVersionResponse* response) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::DeleteVersionRequest request;
+  request.set_model(model);
+  request.set_version(version);
+  request.set_force(force);
+  return stub_->DeleteVersion(&context, request, response);
+}
+
 grpc::Status WordBridgeClient::Health(const std::string& service,
                                       grpc::health::v1::HealthCheckResponse::ServingStatus* status) {
   grpc::ClientContext context;

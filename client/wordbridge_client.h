@@ -77,6 +77,11 @@ class WordBridgeClient {
   grpc::Status IndexSentences(const v1::IndexSentencesRequest& request, v1::IndexSentencesResponse* response);
   grpc::Status NearestSentences(const v1::NearestSentencesRequest& request, v1::NearestSentencesResponse* response);
   grpc::Status ListModels(v1::ListModelsResponse* response);
+  // Pins `version` of `model`; an empty version removes the pin (the newest good version serves).
+  grpc::Status SetServingVersion(const std::string& model, const std::string& version,
+                                 v1::SetServingVersionResponse* response);
+  grpc::Status DeleteVersion(const std::string& model, const std::string& version, bool force,
+                             v1::DeleteVersionResponse* response);
   // grpc.health.v1 Check of `service` ("" = the whole server).
   grpc::Status Health(const std::string& service, grpc::health::v1::HealthCheckResponse::ServingStatus* status);
 

@@ -43,6 +43,9 @@ if [ "$1" = "wordbridge-server" ] || [ "$1" = "/usr/local/bin/wordbridge-server"
   if [ -n "${WORDBRIDGE_RELOAD_SECONDS:-}" ]; then
     set -- --reload-seconds "$WORDBRIDGE_RELOAD_SECONDS" "$@"
   fi
+  if [ -n "${WORDBRIDGE_KEEP_VERSIONS:-}" ]; then
+    set -- --keep-versions "$WORDBRIDGE_KEEP_VERSIONS" "$@"
+  fi
   if [ -n "${WORDBRIDGE_WORKERS:-}" ]; then
     set -- --workers "$WORDBRIDGE_WORKERS" "$@"
   fi

@@ -43,6 +43,11 @@ int main(int argc, char** argv) {
   app.add_option("--drain-seconds", options.drain_seconds, "NOT_SERVING period before shutdown")->capture_default_str();
   app.add_option("--reload-seconds", options.reload_seconds, "rescan the model dir for new versions (0 = never)")
       ->capture_default_str();
+  app.add_option("--keep-versions", options.keep_versions,
+                 "after each publish, delete versions older than the newest N (never the pinned or serving one; "
+                 "0 = keep all)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--max-training-jobs", options.max_training_jobs, "concurrent training jobs")->capture_default_str();
   app.add_option("--training-threads", options.training_threads,
                  "compute threads of each training job (all cores on a machine that only trains)")
@@ -66,7 +71,8 @@ int main(int argc, char** argv) {
   app.add_option("--tls-client-ca", security.tls_client_ca_file,
                  "require client certificates signed by these CAs (PEM; mTLS; needs --tls-cert)");
   app.add_option("--auth-token-file", security.auth_token_file,
-                 "require 'authorization: Bearer <token>' with this file's token for admin RPCs (Train); read once");
+                 "require 'authorization: Bearer <token>' with this file's token for admin RPCs (Train, CancelJob, "
+                 "SetServingVersion, DeleteVersion); read once");
   app.add_flag("--auth-all", security.auth_all, "require the token for every RPC except grpc.health.v1");
   CLI11_PARSE(app, argc, argv);
   engine.compute_type = wordbridge::ParseComputeType(compute_type);

@@ -57,7 +57,7 @@ void ServerRunner::Start() {
   slots_ = std::make_unique<ComputeSlots>(std::max(threads, engine_options.threads_per_worker));
   // The training budget also bounds what a stored version may need: a version this server cannot
   // serve is refused before its network is made.
-  store_ = std::make_unique<ModelStore>(options_.model_dir, options_.limits.max_model_bytes);
+  store_ = std::make_unique<ModelStore>(options_.model_dir, options_.limits.max_model_bytes, options_.keep_versions);
   for (const auto& problem : store_->LoadAll()) std::cerr << "warning: " << problem << std::endl;
   if (options_.bootstrap_toy && !store_->Has("toy")) {
     std::cerr << "training the seed's toy model 'toy' (a few seconds)..." << std::endl;

@@ -43,6 +43,8 @@ struct ServerOptions {
   int drain_seconds = 10;
   // Rescan the model directory for versions published by other replicas this often; 0 = never.
   int reload_seconds = 30;
+  // After each publish, delete versions older than the newest N (never the pinned or serving one); 0 keeps all.
+  int keep_versions = 0;
   // Training jobs that may run at once, and the compute threads of each. One thread leaves the
   // other cores to translation; on a machine that only trains, give it all cores.
   int max_training_jobs = 1;

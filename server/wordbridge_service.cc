@@ -623,6 +623,17 @@ grpc::Status WordBridgeService::ListModels(grpc::ServerContext* context, const v
       info->set_target_vocab_size(summary.serving->config().target_vocab_size);
       for (const auto& [key, value] : summary.serving->metrics()) (*info->mutable_metrics())[key] = value;
       for (const auto& [key, value] : summary.serving->training()) (*info->mutable_training())[key] = value;
+      info->set_pinned_version(summary.pinned_version);
+      for (const auto& details : summary.details) {
+        auto* version = info->add_version_infos();
+        version->set_version(details.version);
+        version->set_bytes(details.bytes);
+        version->set_created_time(std::chrono::duration<double>(details.created.time_since_epoch()).count());
+        for (const auto& [key, value] : details.metrics) (*version->mutable_metrics())[key] = value;
+        version->set_serving(details.serving);
+        version->set_pinned(details.pinned);
+        version->set_refused_reason(details.refused);
+      }
       for (const Side side : {Side::kSource, Side::kTarget}) {
         auto* words = info->add_word_spaces();
         words->set_side(side == Side::kSource ? v1::SOURCE : v1::TARGET);
@@ -687,6 +698,34 @@ grpc::Status WordBridgeService::CancelJob(grpc::ServerContext* context, const v1
                 std::chrono::milliseconds(100);
     wait = std::clamp(wait, std::chrono::milliseconds(0), std::chrono::milliseconds(10000));
     JobRecordToProto(jobs_->Cancel(request->job_id(), wait), response);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status WordBridgeService::SetServingVersion(grpc::ServerContext* context,
+                                                  const v1::SetServingVersionRequest* request,
+                                                  v1::SetServingVersionResponse* response) {
+  return Handle("SetServingVersion", context, [&] {
+    RequireModelName(request->model());
+    if (request->newest() && !request->version().empty()) {
+      throw InvalidArgumentError("give a version to pin or `newest`, not both");
+    }
+    const auto bundle = store_->SetServingVersion(request->model(), request->newest() ? "" : request->version());
+    response->set_model(request->model());
+    response->set_serving_version(bundle->version());
+    response->set_pinned_version(request->newest() ? "" : request->version());
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status WordBridgeService::DeleteVersion(grpc::ServerContext* context, const v1::DeleteVersionRequest* request,
+                                              v1::DeleteVersionResponse* response) {
+  return Handle("DeleteVersion", context, [&] {
+    RequireModelName(request->model());
+    if (request->version().empty()) throw InvalidArgumentError("request names no version");
+    const DeleteResult result = store_->DeleteVersion(request->model(), request->version(), request->force());
+    response->set_serving_version(result.serving_version);
+    response->set_pin_cleared(result.pin_cleared);
     return grpc::Status::OK;
   });
 }

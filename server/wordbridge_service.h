@@ -73,6 +73,10 @@ class WordBridgeService final : public v1::WordBridge::Service {
                         v1::ListJobsResponse* response) override;
   grpc::Status CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
                          v1::JobInfo* response) override;
+  grpc::Status SetServingVersion(grpc::ServerContext* context, const v1::SetServingVersionRequest* request,
+                                 v1::SetServingVersionResponse* response) override;
+  grpc::Status DeleteVersion(grpc::ServerContext* context, const v1::DeleteVersionRequest* request,
+                             v1::DeleteVersionResponse* response) override;
 
   // The request checks of Train and Translate, separate from the work they start so the request
   // fuzzer (fuzz/request_fuzzer.cc) runs exactly these without training or decoding. Both throw the

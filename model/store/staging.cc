@@ -79,10 +79,12 @@ StagingOwner StagingOwner::OfProcess(int64_t pid) {
   return owner;
 }
 
-std::string StagingOwner::FolderName(uint64_t sequence) const {
-  return kPrefix + std::to_string(pid) + "-" + std::to_string(start_time) + "-" + std::to_string(pid_namespace) +
-         "-" + std::to_string(sequence) + "-" + (boot_id.empty() ? "0" : boot_id) + "-" + host;
+std::string StagingOwner::Tag(uint64_t sequence) const {
+  return std::to_string(pid) + "-" + std::to_string(start_time) + "-" + std::to_string(pid_namespace) + "-" +
+         std::to_string(sequence) + "-" + (boot_id.empty() ? "0" : boot_id) + "-" + host;
 }
+
+std::string StagingOwner::FolderName(uint64_t sequence) const { return kPrefix + Tag(sequence); }
 
 std::optional<StagingOwner> StagingOwner::Parse(const std::string& folder_name) {
   if (!IsStagingName(folder_name)) return std::nullopt;
@@ -120,6 +122,12 @@ bool StagingOwner::Alive() const {
 }
 
 bool IsStagingName(const std::string& folder_name) { return folder_name.rfind(kPrefix, 0) == 0; }
+
+std::string TrashFolderName(const std::string& version, const StagingOwner& owner, uint64_t sequence) {
+  return kTrashPrefix + version + "-" + owner.Tag(sequence);
+}
+
+bool IsTrashName(const std::string& folder_name) { return folder_name.rfind(kTrashPrefix, 0) == 0; }
 
 bool IsAbandonedStaging(const std::string& path, const StagingOwner& observer,
                         std::chrono::system_clock::time_point now) {

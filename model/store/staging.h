@@ -35,6 +35,8 @@ struct StagingOwner {
   static StagingOwner OfProcess(int64_t pid);
   // The folder name for this owner's `sequence`-th staging folder.
   std::string FolderName(uint64_t sequence) const;
+  // What follows the prefix in FolderName: "<pid>-<start time>-<pid namespace>-<sequence>-<boot id>-<host>".
+  std::string Tag(uint64_t sequence) const;
   // The owner a staging folder name records; nullopt for names in another format.
   static std::optional<StagingOwner> Parse(const std::string& folder_name);
   // Whether this owner's pid can be checked from `observer`: same boot and pid namespace, both known.
@@ -44,6 +46,14 @@ struct StagingOwner {
 };
 
 bool IsStagingName(const std::string& folder_name);
+
+// Trash folders: DeleteVersion renames a version to `.deleting-<version>-<owner tag>` before removing
+// it, so loaders never see a half-removed version (the name is not a version number). The publish lock
+// is held from the rename until the folder is gone, so a trash folder seen under that lock was left by
+// a crash and may be removed.
+inline constexpr char kTrashPrefix[] = ".deleting-";
+std::string TrashFolderName(const std::string& version, const StagingOwner& owner, uint64_t sequence);
+bool IsTrashName(const std::string& folder_name);
 
 // Whether the staging folder `path` may be removed by `observer`: its owner is checkable and no longer
 // runs, or it is not checkable and the folder has not changed for kAbandonedStagingAge.

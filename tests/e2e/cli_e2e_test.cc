@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,29 +69,40 @@ class CliEndToEndTest : public ::testing::Test {
   }
 
   void StartServer() {
-    server_pid_ = ::fork();
-    if (server_pid_ == 0) {
-      std::string log = (dir_ / "server.log").string();
+    server_pid_ = LaunchServer(port_, "server.log", server_args_);
+    if (!WaitHealthy(port_)) FAIL() << "server did not become healthy; log:\n" << Log();
+  }
+
+  // Starts wordbridge-server on `port` over this test's model and data directories, its standard error
+  // into `log_name`; returns its pid.
+  pid_t LaunchServer(int port, const std::string& log_name, const std::vector<std::string>& extra_args) const {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      std::string log = (dir_ / log_name).string();
       FILE* out = std::freopen(log.c_str(), "a", stderr);
       (void)out;
-      std::string port = std::to_string(port_);
+      std::string port_text = std::to_string(port);
       std::string models = (dir_ / "models").string();
       std::string data = (dir_ / "data").string();
-      std::vector<std::string> args = {WORDBRIDGE_SERVER_BIN, "--host", "127.0.0.1", "--port", port, "--model-dir",
+      std::vector<std::string> args = {WORDBRIDGE_SERVER_BIN, "--host", "127.0.0.1", "--port", port_text, "--model-dir",
                                        models, "--data-dir", data, "--threads", "1", "--drain-seconds", "1",
                                        "--bootstrap-toy"};
-      args.insert(args.end(), server_args_.begin(), server_args_.end());
+      args.insert(args.end(), extra_args.begin(), extra_args.end());
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
       ::execv(WORDBRIDGE_SERVER_BIN, argv.data());
       std::_Exit(127);
     }
+    return pid;
+  }
+
+  bool WaitHealthy(int port) const {
     for (int i = 0; i < 600; ++i) {
-      if (Cli("health").exit_code == 0) return;
+      if (CliAt(port, "health").exit_code == 0) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    FAIL() << "server did not become healthy; log:\n" << Log();
+    return false;
   }
 
   // Sends SIGTERM (the server drains, then exits) and reaps it.
@@ -108,8 +120,9 @@ class CliEndToEndTest : public ::testing::Test {
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
 
-  CommandResult Cli(const std::string& args) const {
-    return RunShell(std::string(WORDBRIDGE_CLI_BIN) + " --server 127.0.0.1:" + std::to_string(port_) + " " +
+  CommandResult Cli(const std::string& args) const { return CliAt(port_, args); }
+  CommandResult CliAt(int port, const std::string& args) const {
+    return RunShell(std::string(WORDBRIDGE_CLI_BIN) + " --server 127.0.0.1:" + std::to_string(port) + " " +
                     client_args_ + args);
   }
 
@@ -228,6 +241,86 @@ TEST_F(CliEndToEndTest, DetachedJobsAreWatchedListedCancelledAndOutliveARestart)
   EXPECT_EQ(rewatched.exit_code, 0) << rewatched.output;
   EXPECT_NE(rewatched.output.find("published job-toy version 1"), std::string::npos) << rewatched.output;
   EXPECT_EQ(Cli("watch " + interrupted_id).exit_code, 2);
+}
+
+// The row of `version` in `wordbridge versions` output ("" when absent).
+std::string VersionRow(const std::string& table, const std::string& version) {
+  std::istringstream lines(table);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(version + " ", 0) == 0) return line;
+  }
+  return "";
+}
+
+// Pin, rollback, unpin and delete through the CLI on one server; a second server process on the same
+// store (rescanning every second) follows each change.
+TEST_F(CliEndToEndTest, PinRollbackAndDeleteReachASecondServer) {
+  const std::string corpus = (fs::path(WORDBRIDGE_SOURCE_DIR) / "data" / "toy.tsv").string();
+  for (int i = 0; i < 2; ++i) {  // versions 2 and 3: one epoch each, so they translate badly
+    auto trained = Cli("train --model toy --arch seed --epochs 1 --corpus " + corpus);
+    ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  }
+  const int second_port = FreePort();
+  const pid_t second = LaunchServer(second_port, "second.log", {"--reload-seconds", "1"});
+  ASSERT_TRUE(WaitHealthy(second_port)) << "second server; log:\n" << Log();
+  // Waits until the second server's table shows `state` in the row of `version`.
+  auto second_shows = [&](const std::string& version, const std::string& state) {
+    std::string table;
+    for (int i = 0; i < 100; ++i) {
+      table = CliAt(second_port, "versions --model toy").output;
+      const std::string row = VersionRow(table, version);
+      if (!row.empty() && row.find(" " + state + " ") != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "version " << version << " is not '" << state << "' on the second server:\n" << table;
+    return false;
+  };
+  EXPECT_TRUE(second_shows("3", "serving"));
+
+  auto table = Cli("versions --model toy");
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_NE(table.output.find("VERSION"), std::string::npos) << table.output;
+  EXPECT_NE(VersionRow(table.output, "1").find("epochs=50"), std::string::npos) << table.output;
+  EXPECT_NE(VersionRow(table.output, "3").find("serving"), std::string::npos) << table.output;
+  EXPECT_NE(table.output.find("not pinned"), std::string::npos) << table.output;
+
+  // Roll back to the well-trained version 1.
+  auto pinned = Cli("pin --model toy 1");
+  ASSERT_EQ(pinned.exit_code, 0) << pinned.output;
+  EXPECT_EQ(pinned.output, "toy: version 1 serves (pinned)\n");
+  EXPECT_NE(VersionRow(Cli("versions --model toy").output, "1").find("serving,pinned"), std::string::npos);
+  EXPECT_TRUE(second_shows("1", "serving,pinned"));
+  EXPECT_EQ(CliAt(second_port, "translate --model toy \"我 爱 自然 语言 处理\"").output,
+            "I love natural language processing\n");
+  EXPECT_NE(Cli("models").output.find("toy\tversion 1 (pinned)\t"), std::string::npos);
+
+  auto unknown = Cli("pin --model toy 9");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.output.find("error (5)"), std::string::npos) << unknown.output;  // NOT_FOUND
+  auto refused = Cli("delete-version --model toy 1");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.output.find("error (9)"), std::string::npos) << refused.output;  // FAILED_PRECONDITION
+
+  // Delete the newest (neither serving nor pinned); back to the newest left, version 2.
+  auto deleted = Cli("delete-version --model toy 3");
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.output;
+  EXPECT_EQ(deleted.output, "toy: version 3 deleted; version 1 serves\n");
+  auto unpinned = Cli("unpin --model toy");
+  ASSERT_EQ(unpinned.exit_code, 0) << unpinned.output;
+  EXPECT_EQ(unpinned.output, "toy: version 2 serves (newest; not pinned)\n");
+  EXPECT_TRUE(second_shows("2", "serving"));
+  EXPECT_EQ(VersionRow(CliAt(second_port, "versions --model toy").output, "3"), "");
+
+  // A forced delete of the serving version: the next newest serves, on both servers.
+  deleted = Cli("delete-version --model toy 2 --force");
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.output;
+  EXPECT_EQ(deleted.output, "toy: version 2 deleted; version 1 serves\n");
+  EXPECT_TRUE(second_shows("1", "serving"));
+
+  ::kill(second, SIGTERM);
+  int status = 0;
+  ::waitpid(second, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 TEST_F(CliEndToEndTest, ErrorsAreReportedWithExitCodes) {

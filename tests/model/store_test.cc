@@ -466,5 +466,199 @@ TEST_F(StoreTest, DiskFullPublishFailsCleanly) {
   EXPECT_EQ(store.Publish("toy", PartsOf(*SeedToy()))->version(), "2");
 }
 
+
+// ---------------------------------------------------------------- versions that operators control
+
+// Replaces a version's weights with half of them, so it fails its manifest check.
+void Truncate(const fs::path& version_dir) {
+  const fs::path weights = version_dir / "weights.pt";
+  fs::resize_file(weights, fs::file_size(weights) / 2);
+}
+
+TEST_F(StoreTest, PinRollbackAndNewestSurviveARestartAndReachAReplica) {
+  ModelStore store(root_.string());
+  for (int i = 0; i < 3; ++i) store.Publish("toy", PartsOf(*SeedToy()));
+  ModelStore replica(root_.string());
+  EXPECT_TRUE(replica.LoadAll().empty());
+  ASSERT_EQ(replica.Get("toy")->version(), "3");
+
+  // Roll back to version 1: it serves here at once, in the replica after its rescan.
+  EXPECT_EQ(store.SetServingVersion("toy", "1")->version(), "1");
+  EXPECT_EQ(store.Get("toy")->version(), "1");
+  EXPECT_TRUE(fs::exists(root_ / "toy" / ModelStore::kPinFileName));
+  EXPECT_TRUE(replica.LoadAll().empty());
+  EXPECT_EQ(replica.Get("toy")->version(), "1");
+  {
+    ModelStore restarted(root_.string());
+    EXPECT_TRUE(restarted.LoadAll().empty());
+    EXPECT_EQ(restarted.Get("toy")->version(), "1");
+    const auto list = restarted.List();
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(list[0].pinned_version, "1");
+    ASSERT_EQ(list[0].details.size(), 3u);
+    EXPECT_TRUE(list[0].details[0].serving && list[0].details[0].pinned);
+    EXPECT_FALSE(list[0].details[2].serving || list[0].details[2].pinned);
+  }
+
+  // Forward to 2, then back to the newest: the pin file goes, and every store follows.
+  EXPECT_EQ(store.SetServingVersion("toy", "2")->version(), "2");
+  EXPECT_TRUE(replica.LoadAll().empty());
+  EXPECT_EQ(replica.Get("toy")->version(), "2");
+  EXPECT_EQ(store.SetServingVersion("toy", "")->version(), "3");
+  EXPECT_FALSE(fs::exists(root_ / "toy" / ModelStore::kPinFileName));
+  EXPECT_TRUE(replica.LoadAll().empty());
+  EXPECT_EQ(replica.Get("toy")->version(), "3");
+  EXPECT_EQ(store.List()[0].pinned_version, "");
+
+  // Unknown versions and models; a version that fails its checks. Nothing changes.
+  EXPECT_THROW(store.SetServingVersion("toy", "9"), NotFoundError);
+  EXPECT_THROW(store.SetServingVersion("toy", "abc"), NotFoundError);
+  EXPECT_THROW(store.SetServingVersion("nope", "1"), NotFoundError);
+  Truncate(root_ / "toy" / "2");
+  try {
+    store.SetServingVersion("toy", "2");
+    ADD_FAILURE() << "a truncated version was pinned";
+  } catch (const FailedPreconditionError& e) {
+    EXPECT_TRUE(Contains(e.what(), "weights.pt")) << e.what();
+  }
+  EXPECT_EQ(store.Get("toy")->version(), "3");
+  EXPECT_FALSE(fs::exists(root_ / "toy" / ModelStore::kPinFileName));
+}
+
+TEST_F(StoreTest, APinnedModelKeepsServingThePinAfterAPublish) {
+  ModelStore store(root_.string());
+  store.Publish("toy", PartsOf(*SeedToy()));
+  store.Publish("toy", PartsOf(*SeedToy()));
+  store.SetServingVersion("toy", "1");
+  EXPECT_EQ(store.Publish("toy", PartsOf(*SeedToy()))->version(), "3");
+  EXPECT_EQ(store.Get("toy")->version(), "1");
+  EXPECT_EQ(store.List()[0].versions, (std::vector<std::string>{"1", "2", "3"}));  // available, listed
+  ModelStore replica(root_.string());
+  EXPECT_TRUE(replica.LoadAll().empty());
+  EXPECT_EQ(replica.Get("toy")->version(), "1");
+  EXPECT_EQ(store.SetServingVersion("toy", "")->version(), "3");
+}
+
+TEST_F(StoreTest, DeletesRefuseTheServingVersionUnlessForcedAndNeverReuseANumber) {
+  ModelStore store(root_.string());
+  std::vector<std::string> log;
+  store.set_log([&](const std::string& line) { log.push_back(line); });
+  for (int i = 0; i < 3; ++i) store.Publish("toy", PartsOf(*SeedToy()));
+  ModelStore replica(root_.string());
+  EXPECT_TRUE(replica.LoadAll().empty());
+
+  EXPECT_THROW(store.DeleteVersion("toy", "3", /*force=*/false), FailedPreconditionError);
+  EXPECT_TRUE(fs::exists(root_ / "toy" / "3"));
+  EXPECT_THROW(store.DeleteVersion("toy", "7", false), NotFoundError);
+  EXPECT_THROW(store.DeleteVersion("toy", "", false), NotFoundError);
+  EXPECT_THROW(store.DeleteVersion("nope", "1", false), NotFoundError);
+
+  auto result = store.DeleteVersion("toy", "2", false);
+  EXPECT_EQ(result.serving_version, "3");
+  EXPECT_FALSE(result.pin_cleared);
+  EXPECT_FALSE(fs::exists(root_ / "toy" / "2"));
+  EXPECT_TRUE(EntriesStartingWith(root_, kTrashPrefix).empty());
+
+  // Forced: the next newest serves, here at once and in the replica after its rescan.
+  result = store.DeleteVersion("toy", "3", /*force=*/true);
+  EXPECT_EQ(result.serving_version, "1");
+  EXPECT_EQ(store.Get("toy")->version(), "1");
+  EXPECT_TRUE(replica.LoadAll().empty());
+  EXPECT_EQ(replica.Get("toy")->version(), "1");
+  // The replica served 3 from memory; a new version never takes its number.
+  EXPECT_EQ(store.Publish("toy", PartsOf(*SeedToy()))->version(), "4");
+  EXPECT_TRUE(replica.LoadAll().empty());
+  EXPECT_EQ(replica.Get("toy")->version(), "4");
+
+  // The pinned version, even when it does not serve here, needs force; deleting it clears the pin.
+  store.SetServingVersion("toy", "1");
+  EXPECT_THROW(store.DeleteVersion("toy", "1", false), FailedPreconditionError);
+  ModelStore stale(root_.string());  // has not seen the pin: 4 would serve, 1 is pinned
+  EXPECT_THROW(stale.DeleteVersion("toy", "1", false), FailedPreconditionError);
+  log.clear();
+  result = store.DeleteVersion("toy", "1", true);
+  EXPECT_TRUE(result.pin_cleared);
+  EXPECT_EQ(result.serving_version, "4");
+  EXPECT_FALSE(fs::exists(root_ / "toy" / ModelStore::kPinFileName));
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_TRUE(Contains(log[0], "pin is cleared")) << log[0];
+  EXPECT_TRUE(replica.LoadAll().empty());
+  EXPECT_EQ(replica.Get("toy")->version(), "4");
+
+  // The last version: nothing serves.
+  result = store.DeleteVersion("toy", "4", true);
+  EXPECT_EQ(result.serving_version, "");
+  EXPECT_FALSE(store.Has("toy"));
+  EXPECT_TRUE(replica.LoadAll().empty());
+  EXPECT_FALSE(replica.Has("toy"));
+  EXPECT_EQ(store.Publish("toy", PartsOf(*SeedToy()))->version(), "5");
+}
+
+// A crash between the rename and the removal leaves a trash folder: the next rescan that gets the
+// model's lock removes it; loaders never take it for a version.
+TEST_F(StoreTest, TrashLeftByACrashedDeleteIsRemovedByARescan) {
+  ModelStore store(root_.string());
+  store.Publish("toy", PartsOf(*SeedToy()));
+  store.Publish("toy", PartsOf(*SeedToy()));
+  const fs::path model = root_ / "toy";
+  const std::string trash = TrashFolderName("2", StagingOwner::Current(), 1);
+  fs::rename(model / "2", model / trash);
+  {
+    const int fd = ::open((model / ModelStore::kLockFileName).c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+    EXPECT_TRUE(store.LoadAll().empty());
+    EXPECT_TRUE(fs::exists(model / trash));  // a delete may be running: left alone
+    ::close(fd);
+  }
+  EXPECT_EQ(store.Get("toy")->version(), "1");  // version 2 is gone from the store's view
+  EXPECT_TRUE(store.LoadAll().empty());
+  EXPECT_FALSE(fs::exists(model / trash));
+  EXPECT_EQ(store.List()[0].versions, (std::vector<std::string>{"1"}));
+}
+
+TEST_F(StoreTest, KeepVersionsKeepsTheNewestAndNeverThePinnedOne) {
+  ModelStore store(root_.string(), 0, /*keep_versions=*/2);
+  std::vector<std::string> log;
+  store.set_log([&](const std::string& line) { log.push_back(line); });
+  for (int i = 0; i < 3; ++i) store.Publish("toy", PartsOf(*SeedToy()));
+  EXPECT_EQ(store.List()[0].versions, (std::vector<std::string>{"2", "3"}));
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_TRUE(Contains(log[0], "deleted version 1")) << log[0];
+
+  store.SetServingVersion("toy", "2");
+  store.Publish("toy", PartsOf(*SeedToy()));  // 4: 2 is beyond the newest two, but pinned
+  EXPECT_EQ(store.List()[0].versions, (std::vector<std::string>{"2", "3", "4"}));
+  store.Publish("toy", PartsOf(*SeedToy()));  // 5: 3 goes
+  EXPECT_EQ(store.List()[0].versions, (std::vector<std::string>{"2", "4", "5"}));
+  EXPECT_EQ(store.Get("toy")->version(), "2");
+  EXPECT_TRUE(EntriesStartingWith(root_, kTrashPrefix).empty());
+}
+
+TEST_F(StoreTest, ListShowsEachVersionsSizeCreationMetricsAndRefusal) {
+  const auto before = std::chrono::system_clock::now() - std::chrono::seconds(2);
+  ModelStore store(root_.string());
+  store.Publish("toy", PartsOf(*SeedToy()));
+  store.Publish("toy", PartsOf(*SeedToy()));
+  Truncate(root_ / "toy" / "2");
+  ModelStore replica(root_.string());
+  ASSERT_EQ(replica.LoadAll().size(), 1u);
+  const auto list = replica.List();
+  ASSERT_EQ(list.size(), 1u);
+  ASSERT_EQ(list[0].details.size(), 2u);
+  const auto& v1 = list[0].details[0];
+  const auto& v2 = list[0].details[1];
+  EXPECT_EQ(v1.version, "1");
+  EXPECT_TRUE(v1.serving);
+  EXPECT_GT(v1.bytes, v2.bytes);  // 2 lost half its weights
+  EXPECT_GT(v2.bytes, 0);
+  EXPECT_GE(v1.created, before);
+  EXPECT_LE(v1.created, std::chrono::system_clock::now());
+  EXPECT_EQ(v1.metrics.at("epochs"), 50);
+  EXPECT_EQ(v2.metrics.at("epochs"), 50);  // read from the refused version's metrics.json
+  EXPECT_TRUE(v1.refused.empty());
+  EXPECT_TRUE(Contains(v2.refused, "weights.pt")) << v2.refused;
+}
+
 }  // namespace
 }  // namespace wordbridge

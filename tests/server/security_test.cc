@@ -51,6 +51,8 @@ TEST(AccessPolicyTest, AdminMethodsNeedTheTokenOthersOnlyWithAuthAll) {
   EXPECT_FALSE(admin.Protects("/wordbridge.v1.WordBridge/Translate"));
   EXPECT_FALSE(admin.Protects("/wordbridge.v1.WordBridge/ListModels"));
   EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/CancelJob"));
+  EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/SetServingVersion"));
+  EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/DeleteVersion"));
   for (const char* read : {"WatchJob", "GetJob", "ListJobs"}) {
     EXPECT_FALSE(admin.Protects(std::string("/wordbridge.v1.WordBridge/") + read)) << read;
   }
@@ -302,6 +304,32 @@ TEST_P(TokenTest, CancelJobNeedsTheTokenJobReadsDoNot) {
   ASSERT_TRUE(cancelled.ok()) << cancelled.error_message();
   EXPECT_EQ(job.state(), v1::JobInfo::CANCELLED);
   EXPECT_FALSE(runner_->store().Has(Model() + "-cancelled"));
+}
+
+TEST_P(TokenTest, PinsAndDeletesNeedTheToken) {
+  StartWithToken(/*auth_all=*/false);
+  v1::SetServingVersionResponse pinned;
+  v1::DeleteVersionResponse deleted;
+  auto missing = Client(Anonymous()).SetServingVersion("toy", "1", &pinned);
+  EXPECT_EQ(missing.error_code(), StatusCode::UNAUTHENTICATED) << missing.error_message();
+  EXPECT_NE(missing.error_message().find("SetServingVersion needs a bearer token"), std::string::npos)
+      << missing.error_message();
+  EXPECT_EQ(Client(WithToken("not-the-token")).SetServingVersion("toy", "1", &pinned).error_code(),
+            StatusCode::UNAUTHENTICATED);
+  missing = Client(Anonymous()).DeleteVersion("toy", "1", /*force=*/true, &deleted);
+  EXPECT_EQ(missing.error_code(), StatusCode::UNAUTHENTICATED) << missing.error_message();
+  EXPECT_NE(missing.error_message().find("DeleteVersion needs a bearer token"), std::string::npos)
+      << missing.error_message();
+  EXPECT_EQ(Client(WithToken("not-the-token")).DeleteVersion("toy", "1", true, &deleted).error_code(),
+            StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(runner_->store().Has("toy"));
+  EXPECT_FALSE(fs::exists(File("models/toy/serving.json")));
+
+  // With the token they run (returning to the newest changes nothing; an unknown version is NOT_FOUND).
+  auto unpinned = Client(WithToken(kToken)).SetServingVersion("toy", "", &pinned);
+  EXPECT_TRUE(unpinned.ok()) << unpinned.error_message();
+  EXPECT_EQ(pinned.serving_version(), "1");
+  EXPECT_EQ(Client(WithToken(kToken)).DeleteVersion("toy", "9", false, &deleted).error_code(), StatusCode::NOT_FOUND);
 }
 
 TEST_P(TokenTest, AuthAllNeedsTheTokenForEveryRpcButHealth) {

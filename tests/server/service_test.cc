@@ -1040,5 +1040,75 @@ TEST_F(ServiceTest, HealthIsServing) {
   EXPECT_EQ(serving, grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
+
+// Pins, rollbacks and deletes over gRPC, with the status of each error, and ListModels' version table.
+TEST_F(ServiceTest, SetServingVersionAndDeleteVersionWithTheirErrors) {
+  for (int i = 0; i < 3; ++i) store_->Publish("lifecycle", PartsOf(*SeedToy()));
+  auto client = Client();
+  v1::SetServingVersionResponse pinned;
+  auto status = client.SetServingVersion("lifecycle", "1", &pinned);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(pinned.serving_version(), "1");
+  EXPECT_EQ(pinned.pinned_version(), "1");
+
+  v1::ListModelsResponse models;
+  ASSERT_TRUE(client.ListModels(&models).ok());
+  auto it = std::find_if(models.models().begin(), models.models().end(),
+                         [](const v1::ModelInfo& m) { return m.name() == "lifecycle"; });
+  ASSERT_NE(it, models.models().end());
+  EXPECT_EQ(it->version(), "1");
+  EXPECT_EQ(it->pinned_version(), "1");
+  EXPECT_EQ(it->versions_size(), 3);  // the old field still lists every version
+  ASSERT_EQ(it->version_infos_size(), 3);
+  EXPECT_TRUE(it->version_infos(0).serving() && it->version_infos(0).pinned());
+  EXPECT_FALSE(it->version_infos(2).serving() || it->version_infos(2).pinned());
+  EXPECT_EQ(it->version_infos(2).version(), "3");
+  EXPECT_GT(it->version_infos(2).bytes(), 0);
+  EXPECT_GT(it->version_infos(2).created_time(), 1.7e9);
+  EXPECT_EQ(it->version_infos(2).metrics().at("epochs"), 50);
+  EXPECT_TRUE(it->version_infos(2).refused_reason().empty());
+
+  v1::TranslateRequest translate;
+  translate.set_model("lifecycle");
+  translate.add_sentences("今天 天气 很 好");
+  v1::TranslateResponse translated;
+  ASSERT_TRUE(client.Translate(translate, &translated).ok());
+  EXPECT_EQ(translated.version(), "1");
+
+  EXPECT_EQ(client.SetServingVersion("lifecycle", "9", &pinned).error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(client.SetServingVersion("nope", "1", &pinned).error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(client.SetServingVersion("", "1", &pinned).error_code(), StatusCode::INVALID_ARGUMENT);
+  {
+    auto stub = v1::WordBridge::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+    grpc::ClientContext context;
+    v1::SetServingVersionRequest both;
+    both.set_model("lifecycle");
+    both.set_version("2");
+    both.set_newest(true);
+    EXPECT_EQ(stub->SetServingVersion(&context, both, &pinned).error_code(), StatusCode::INVALID_ARGUMENT);
+  }
+  const fs::path weights = *root_ / "models" / "lifecycle" / "2" / "weights.pt";
+  fs::resize_file(weights, fs::file_size(weights) / 2);
+  status = client.SetServingVersion("lifecycle", "2", &pinned);
+  EXPECT_EQ(status.error_code(), StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_EQ(store_->Get("lifecycle")->version(), "1");
+
+  v1::DeleteVersionResponse deleted;
+  status = client.DeleteVersion("lifecycle", "1", /*force=*/false, &deleted);
+  EXPECT_EQ(status.error_code(), StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_NE(status.error_message().find("is pinned"), std::string::npos) << status.error_message();
+  EXPECT_EQ(client.DeleteVersion("lifecycle", "9", false, &deleted).error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(client.DeleteVersion("lifecycle", "", false, &deleted).error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(client.DeleteVersion("nope", "1", false, &deleted).error_code(), StatusCode::NOT_FOUND);
+  status = client.DeleteVersion("lifecycle", "1", /*force=*/true, &deleted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(deleted.pin_cleared());
+  EXPECT_EQ(deleted.serving_version(), "3");
+
+  ASSERT_TRUE(client.SetServingVersion("lifecycle", "", &pinned).ok());  // unpinning twice is fine
+  EXPECT_EQ(pinned.serving_version(), "3");
+  EXPECT_EQ(pinned.pinned_version(), "");
+}
+
 }  // namespace
 }  // namespace wordbridge
