@@ -177,6 +177,13 @@ grpc::Status WordBridgeClient::DoesntMatch(const v1::DoesntMatchRequest& request
   return stub_->DoesntMatch(&context, request, response);
 }
 
+grpc::Status WordBridgeClient::InspectEmbeddings(const v1::InspectEmbeddingsRequest& request,
+                                                v1::InspectEmbeddingsResponse* response) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  return stub_->InspectEmbeddings(&context, request, response);
+}
+
 grpc::Status WordBridgeClient::ListModels(v1::ListModelsResponse* response) {
   grpc::ClientContext context;
   SetDeadline(&context);

@@ -74,6 +74,7 @@ class WordBridgeClient {
   grpc::Status NearestWords(const v1::NearestWordsRequest& request, v1::NearestWordsResponse* response);
   grpc::Status Similarity(const v1::SimilarityRequest& request, v1::SimilarityResponse* response);
   grpc::Status DoesntMatch(const v1::DoesntMatchRequest& request, v1::DoesntMatchResponse* response);
+  grpc::Status InspectEmbeddings(const v1::InspectEmbeddingsRequest& request, v1::InspectEmbeddingsResponse* response);
   grpc::Status ListModels(v1::ListModelsResponse* response);
   // grpc.health.v1 Check of `service` ("" = the whole server).
   grpc::Status Health(const std::string& service, grpc::health::v1::HealthCheckResponse::ServingStatus* status);

@@ -53,6 +53,8 @@ class WordBridgeService final : public v1::WordBridge::Service {
                           v1::SimilarityResponse* response) override;
   grpc::Status DoesntMatch(grpc::ServerContext* context, const v1::DoesntMatchRequest* request,
                            v1::DoesntMatchResponse* response) override;
+  grpc::Status InspectEmbeddings(grpc::ServerContext* context, const v1::InspectEmbeddingsRequest* request,
+                                 v1::InspectEmbeddingsResponse* response) override;
   grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
   grpc::Status WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
