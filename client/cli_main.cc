@@ -365,6 +365,13 @@ std::string Percent(double share) {
   return out.str();
 }
 
+// `text` padded with spaces to `width` characters (UTF-8 code points, not bytes).
+std::string PadRight(const std::string& text, size_t width) {
+  size_t characters = 0;
+  for (unsigned char c : text) characters += (c & 0xC0) != 0x80;
+  return text + std::string(width > characters ? width - characters : 0, ' ');
+}
+
 std::string SideName(v1::Side side) { return side == v1::TARGET ? "target" : "source"; }
 
 // The words at both ends of a projection axis: what the axis separates.
@@ -399,11 +406,11 @@ void PrintDiagnostics(const v1::EmbeddingDiagnostics& d, int max_outliers) {
             << d.outlier_sigmas() << " std of the mean norm\n";
   const int shown = std::min(d.outliers_size(), max_outliers);
   if (shown > 0) {
-    std::cout << "    " << std::left << std::setw(24) << "WORD" << std::right << std::setw(10) << "COUNT"
+    std::cout << "    " << PadRight("WORD", 24) << std::setw(10) << "COUNT"
               << std::setw(10) << "NORM" << std::setw(8) << "STD" << "\n";
     for (int i = 0; i < shown; ++i) {
       const auto& o = d.outliers(i);
-      std::cout << "    " << std::left << std::setw(24) << o.word() << std::right << std::setw(10) << o.count()
+      std::cout << "    " << PadRight(o.word(), 24) << std::setw(10) << o.count()
                 << std::setw(10) << std::setprecision(4) << o.norm() << std::setw(8) << std::showpos
                 << std::setprecision(1) << o.sigmas() << std::noshowpos << "\n";
     }
@@ -451,12 +458,13 @@ int RunInspect(WordBridgeClient& client, const InspectArgs& a) {
     options.x_label = "PC1 (" + Percent(d.explained_variance(0)) + " of variance)";
     options.y_label = "PC2 (" + Percent(d.explained_variance(1)) + " of variance)";
     options.labelled = a.labels;
+    int64_t labelled = 0;
     std::ofstream out(a.plot);
-    out << wordbridge::ProjectionSvg(points, options);
+    out << wordbridge::ProjectionSvg(points, options, &labelled);
     out.close();
     if (!out) throw std::runtime_error("cannot write " + a.plot);
     std::cout << "\nmap of the " << SideName(d.side()) << " side: " << a.plot << " (" << points.size() << " words, "
-              << std::min<int64_t>(a.labels, points.size()) << " labelled)\n";
+              << labelled << " labelled)\n";
     return 0;
   }
   std::cerr << "error: the response has no projection of the " << SideName(plotted) << " side\n";
@@ -701,7 +709,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   inspect_cmd->add_option("--plot", inspect.plot,
                           "write the map of --side (the source side when --side is not given) as SVG to FILE");
-  inspect_cmd->add_option("--labels", inspect.labels, "words labelled on the map (the most frequent)")
+  inspect_cmd->add_option("--labels", inspect.labels, "words that may be labelled on the map (the most frequent; crowded labels are left out)")
       ->capture_default_str();
   inspect_cmd->add_option("--outliers", inspect.outliers, "norm outliers printed per side")->capture_default_str();
 

@@ -20,6 +20,18 @@ std::string Px(double value) {
   return text;
 }
 
+// About how wide `text` is drawn in a sans-serif font of `size` pixels: 0.6 em per character, a
+// whole em for characters of three or more bytes (CJK and other wide scripts).
+double LabelWidth(const std::string& text, double size) {
+  double em = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t length = std::max<size_t>(1, Utf8SequenceLength(text, pos));
+    em += length >= 3 ? 1.0 : 0.6;
+    pos += length;
+  }
+  return em * size;
+}
+
 }  // namespace
 
 std::string XmlEscape(const std::string& text) {
@@ -57,10 +69,12 @@ std::string XmlEscape(const std::string& text) {
   return out;
 }
 
-std::string ProjectionSvg(const std::vector<PlotPoint>& points, const SvgPlotOptions& options) {
+std::string ProjectionSvg(const std::vector<PlotPoint>& points, const SvgPlotOptions& options,
+                          int64_t* labels_drawn) {
   const double left = 70, right = 40, top = 50, bottom = 60;
   const double width = std::max(options.width, 200), height = std::max(options.height, 200);
   const double plot_w = width - left - right, plot_h = height - top - bottom;
+  const double pad = 12;  // between the outermost dots and the frame
 
   std::vector<size_t> shown;  // the points with finite coordinates
   double min_x = std::numeric_limits<double>::infinity(), max_x = -min_x, min_y = min_x, max_y = -min_x;
@@ -77,8 +91,8 @@ std::string ProjectionSvg(const std::vector<PlotPoint>& points, const SvgPlotOpt
   const double span_x = max_x - min_x, span_y = max_y - min_y;
   double scale = 1;
   if (span_x > 0 || span_y > 0) {
-    scale = std::min(span_x > 0 ? plot_w / span_x : std::numeric_limits<double>::infinity(),
-                     span_y > 0 ? plot_h / span_y : std::numeric_limits<double>::infinity());
+    scale = std::min(span_x > 0 ? (plot_w - 2 * pad) / span_x : std::numeric_limits<double>::infinity(),
+                     span_y > 0 ? (plot_h - 2 * pad) / span_y : std::numeric_limits<double>::infinity());
   }
   const double centre_x = (min_x + max_x) / 2, centre_y = (min_y + max_y) / 2;
   auto px = [&](double x) { return left + plot_w / 2 + (x - centre_x) * scale; };
@@ -106,24 +120,39 @@ std::string ProjectionSvg(const std::vector<PlotPoint>& points, const SvgPlotOpt
     svg << "<circle cx=\"" << Px(px(points[i].x)) << "\" cy=\"" << Px(py(points[i].y)) << "\" r=\"2.5\"/>\n";
   }
   svg << "</g>\n<g font-size=\"11\" fill=\"#222\">\n";
-  // Labels of the first points, drawn last-to-first so the first (most frequent) ones end up on top.
-  std::vector<size_t> labelled;
+  // Labels of the first points (the most frequent first), right of their dot, or left of it when
+  // that side has no room; a label that would cover one placed before it is left out, so a crowded
+  // corner keeps its most frequent words readable.
+  struct Box {
+    double x0, y0, x1, y1;
+  };
+  std::vector<Box> placed;
+  auto free = [&](const Box& box) {
+    return std::none_of(placed.begin(), placed.end(), [&](const Box& b) {
+      return box.x0 < b.x1 && b.x0 < box.x1 && box.y0 < b.y1 && b.y0 < box.y1;
+    });
+  };
+  int64_t drawn = 0;
   for (size_t i : shown) {
-    if (static_cast<int64_t>(i) < options.labelled) labelled.push_back(i);
+    if (static_cast<int64_t>(i) >= options.labelled) break;
+    const double x = px(points[i].x), y = py(points[i].y);
+    const double w = LabelWidth(points[i].label, 11);
+    const Box right_box{x + 4, y - 12, x + 4 + w, y}, left_box{x - 4 - w, y - 12, x - 4, y};
+    const bool right_fits = right_box.x1 <= left + plot_w && free(right_box);
+    if (!right_fits && !free(left_box)) continue;
+    placed.push_back(right_fits ? right_box : left_box);
+    ++drawn;
+    svg << "<text x=\"" << Px(right_fits ? x + 4 : x - 4) << "\" y=\"" << Px(y - 3) << "\""
+        << (right_fits ? "" : " text-anchor=\"end\"") << ">" << XmlEscape(points[i].label) << "</text>\n";
   }
-  for (auto it = labelled.rbegin(); it != labelled.rend(); ++it) {
-    const double x = px(points[*it].x), y = py(points[*it].y);
-    const bool flip = x > left + plot_w * 0.85;  // near the right edge: end the label at the point
-    svg << "<text x=\"" << Px(flip ? x - 4 : x + 4) << "\" y=\"" << Px(y - 3) << "\""
-        << (flip ? " text-anchor=\"end\"" : "") << ">" << XmlEscape(points[*it].label) << "</text>\n";
-  }
+  if (labels_drawn) *labels_drawn = drawn;
   svg << "</g>\n"
       << "<text x=\"" << Px(width / 2) << "\" y=\"30\" font-size=\"16\" text-anchor=\"middle\">"
       << XmlEscape(options.title) << "</text>\n"
       << "<text x=\"" << Px(left + plot_w / 2) << "\" y=\"" << Px(height - 20)
       << "\" font-size=\"13\" text-anchor=\"middle\">" << XmlEscape(options.x_label) << "</text>\n"
-      << "<text x=\"25\" y=\"" << Px(top + plot_h / 2) << "\" font-size=\"13\" text-anchor=\"middle\" transform=\"rotate(-90 25 "
-      << Px(top + plot_h / 2) << ")\">" << XmlEscape(options.y_label) << "</text>\n"
+      << "<text x=\"0\" y=\"0\" font-size=\"13\" text-anchor=\"middle\" transform=\"translate(25 "
+      << Px(top + plot_h / 2) << ") rotate(-90)\">" << XmlEscape(options.y_label) << "</text>\n"
       << "</svg>\n";
   return svg.str();
 }

@@ -16,15 +16,18 @@ struct PlotPoint {
 struct SvgPlotOptions {
   std::string title;
   std::string x_label, y_label;
-  // Points whose label is drawn: the first this many (give the points most frequent first).
+  // Points that may be labelled: the first this many (give the points most frequent first). A label
+  // that would cover one placed before it is left out.
   int64_t labelled = 100;
   int width = 1000, height = 800;  // pixels
 };
 
 // The map: both axes on one scale (distances on the page are distances in the plane), the origin's
-// axes dashed, every point a dot, the first `labelled` points named. Points with a non-finite
-// coordinate are left out.
-std::string ProjectionSvg(const std::vector<PlotPoint>& points, const SvgPlotOptions& options);
+// axes dashed, every point a dot, the first `labelled` points named where their label has room.
+// Points with a non-finite coordinate are left out. `labels_drawn` (if given) gets how many labels
+// were drawn.
+std::string ProjectionSvg(const std::vector<PlotPoint>& points, const SvgPlotOptions& options,
+                          int64_t* labels_drawn = nullptr);
 
 // `text` as XML character data or attribute text: &, <, >, " and ' escaped, and what XML 1.0 cannot
 // hold (malformed UTF-8, control characters other than tab and newlines, U+FFFE/U+FFFF) replaced by

@@ -178,5 +178,17 @@ TEST(ProjectionSvgTest, TheMapIsWellFormedXmlWithEscapedLabels) {
   std::filesystem::remove(path);
 }
 
+TEST(ProjectionSvgTest, ALabelThatWouldCoverAnotherIsLeftOut) {
+  // Three words on one spot: the first takes the right side, the second the left, the third has no room.
+  std::vector<PlotPoint> points = {{"first", 0, 0}, {"second", 0, 0}, {"third", 0, 0}, {"far", 10, 10}};
+  int64_t drawn = 0;
+  const std::string svg = ProjectionSvg(points, SvgPlotOptions{}, &drawn);
+  EXPECT_EQ(drawn, 3);
+  EXPECT_NE(svg.find(">first</text>"), std::string::npos);
+  EXPECT_NE(svg.find("text-anchor=\"end\">second</text>"), std::string::npos) << svg;
+  EXPECT_EQ(svg.find(">third</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">far</text>"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace wordbridge
