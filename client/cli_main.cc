@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -15,6 +16,7 @@
 
 #include "client/load_generator.h"
 #include "client/wordbridge_client.h"
+#include "model/embed/projection_svg.h"
 #include "model/eval/bleu.h"
 #include "model/train/corpus.h"
 
@@ -397,6 +399,125 @@ int RunEval(WordBridgeClient& client, TranslateArgs a, const std::string& test) 
   return 0;
 }
 
+struct InspectArgs {
+  std::string model, version, side, kind, plot;
+  int words = 500;    // projected (0 = no projection)
+  int labels = 100;   // labelled on the map
+  int outliers = 20;  // printed
+};
+
+std::string Percent(double share) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(1) << 100 * share << "%";
+  return out.str();
+}
+
+// `text` padded with spaces to `width` characters (UTF-8 code points, not bytes).
+std::string PadRight(const std::string& text, size_t width) {
+  size_t characters = 0;
+  for (unsigned char c : text) characters += (c & 0xC0) != 0x80;
+  return text + std::string(width > characters ? width - characters : 0, ' ');
+}
+
+std::string SideName(v1::Side side) { return side == v1::TARGET ? "target" : "source"; }
+
+// The words at both ends of a projection axis: what the axis separates.
+std::string AxisEnds(const v1::EmbeddingDiagnostics& d, bool second_axis, size_t n) {
+  std::vector<const v1::ProjectedWord*> points;
+  for (const auto& p : d.projection()) points.push_back(&p);
+  auto coordinate = [&](const v1::ProjectedWord* p) { return second_axis ? p->y() : p->x(); };
+  std::stable_sort(points.begin(), points.end(),
+                   [&](const auto* a, const auto* b) { return coordinate(a) < coordinate(b); });
+  n = std::min(n, points.size() / 2);
+  std::string low, high;
+  for (size_t i = 0; i < n; ++i) {
+    low += (i ? ", " : "") + points[i]->word();
+    high += (i ? ", " : "") + points[points.size() - 1 - i]->word();
+  }
+  return "- " + low + "  |  + " + high;
+}
+
+void PrintDiagnostics(const v1::EmbeddingDiagnostics& d, int max_outliers) {
+  std::cout << SideName(d.side()) << " words, " << d.vector_kind() << " vectors\n" << std::fixed
+            << "  vocabulary     " << d.vocabulary_size() << " tokens\n"
+            << "  words          " << d.words();
+  if (d.counted()) {
+    std::cout << " (" << d.corpus_words() << " in the corpus)\n";
+  } else {
+    std::cout << " (from the vocabulary; not counted)\n";
+  }
+  std::cout << "  dimension      " << d.dimension() << "\n" << std::setprecision(4)
+            << "  norm           mean " << d.norm_mean() << "  std " << d.norm_std() << "  min " << d.norm_min()
+            << "  max " << d.norm_max() << "\n"
+            << "  outliers       " << d.outlier_count() << " words beyond " << std::setprecision(1)
+            << d.outlier_sigmas() << " std of the mean norm\n";
+  const int shown = std::min(d.outliers_size(), max_outliers);
+  if (shown > 0) {
+    std::cout << "    " << PadRight("WORD", 24) << std::setw(10) << "COUNT"
+              << std::setw(10) << "NORM" << std::setw(8) << "STD" << "\n";
+    for (int i = 0; i < shown; ++i) {
+      const auto& o = d.outliers(i);
+      std::cout << "    " << PadRight(o.word(), 24) << std::setw(10) << o.count()
+                << std::setw(10) << std::setprecision(4) << o.norm() << std::setw(8) << std::showpos
+                << std::setprecision(1) << o.sigmas() << std::noshowpos << "\n";
+    }
+    if (d.outlier_count() > shown) std::cout << "    ... and " << d.outlier_count() - shown << " more\n";
+  }
+  if (d.projection_size() > 0 && d.explained_variance_size() == 2) {
+    std::cout << "  projection     the " << d.projection_size() << " most frequent words; PC1 "
+              << Percent(d.explained_variance(0)) << ", PC2 " << Percent(d.explained_variance(1))
+              << " of their variance\n"
+              << "    PC1 " << AxisEnds(d, false, 5) << "\n"
+              << "    PC2 " << AxisEnds(d, true, 5) << "\n";
+  }
+}
+
+// Prints the report of each side inspected and, with --plot, writes one side's map (--side's; the
+// source when both are inspected).
+int RunInspect(WordBridgeClient& client, const InspectArgs& a) {
+  if (!a.plot.empty() && a.words <= 0) {
+    std::cerr << "error: --plot needs --words N > 0 (the words to project)\n";
+    return 2;
+  }
+  v1::InspectEmbeddingsRequest request;
+  request.set_model(a.model);
+  request.set_version(a.version);
+  if (!a.side.empty()) request.set_side(ParseSide(a.side));
+  request.set_vector_kind(a.kind);
+  request.set_projection_words(a.words);
+  v1::InspectEmbeddingsResponse response;
+  auto status = client.InspectEmbeddings(request, &response);
+  if (!status.ok()) return Fail(status);
+  std::cout << "model " << response.model() << " version " << response.version() << "\n";
+  for (const auto& d : response.sides()) {
+    std::cout << "\n";
+    PrintDiagnostics(d, a.outliers);
+  }
+  if (a.plot.empty()) return 0;
+  const v1::Side plotted = a.side.empty() ? v1::SOURCE : ParseSide(a.side);
+  for (const auto& d : response.sides()) {
+    if (d.side() != plotted || d.explained_variance_size() != 2) continue;
+    std::vector<wordbridge::PlotPoint> points;
+    for (const auto& p : d.projection()) points.push_back({p.word(), p.x(), p.y()});
+    wordbridge::SvgPlotOptions options;
+    options.title = response.model() + " " + response.version() + ": " + SideName(d.side()) + " words, " +
+                    d.vector_kind() + " vectors (the " + std::to_string(d.projection_size()) + " most frequent)";
+    options.x_label = "PC1 (" + Percent(d.explained_variance(0)) + " of variance)";
+    options.y_label = "PC2 (" + Percent(d.explained_variance(1)) + " of variance)";
+    options.labelled = a.labels;
+    int64_t labelled = 0;
+    std::ofstream out(a.plot);
+    out << wordbridge::ProjectionSvg(points, options, &labelled);
+    out.close();
+    if (!out) throw std::runtime_error("cannot write " + a.plot);
+    std::cout << "\nmap of the " << SideName(d.side()) << " side: " << a.plot << " (" << points.size() << " words, "
+              << labelled << " labelled)\n";
+    return 0;
+  }
+  std::cerr << "error: the response has no projection of the " << SideName(plotted) << " side\n";
+  return 2;
+}
+
 struct LoadArgs {
   wordbridge::LoadOptions options;
   std::string input;
@@ -653,6 +774,22 @@ int main(int argc, char** argv) {
   nearest_sentences_cmd->add_option("--name", memory_name, "memory name")->required();
   nearest_sentences_cmd->add_option("-k", k, "matches")->capture_default_str();
   nearest_sentences_cmd->add_option("sentences", memory_queries, "one or more sentences")->required();
+  InspectArgs inspect;
+  auto* inspect_cmd =
+      app.add_subcommand("inspect", "word vector diagnostics: sizes, norms and their outliers, a PCA map");
+  inspect_cmd->add_option("--model", inspect.model, "model name")->required();
+  inspect_cmd->add_option("--version", inspect.version, "model version (default: serving)");
+  inspect_cmd->add_option("--side", inspect.side, "source or target (default: both)")
+      ->check(CLI::IsMember({"source", "target"}));
+  inspect_cmd->add_option("--kind", inspect.kind,
+                          "word vectors: input, output (target) or contextual (default: each side's)");
+  inspect_cmd->add_option("--words", inspect.words, "project the N most frequent words (0: no projection)")
+      ->capture_default_str();
+  inspect_cmd->add_option("--plot", inspect.plot,
+                          "write the map of --side (the source side when --side is not given) as SVG to FILE");
+  inspect_cmd->add_option("--labels", inspect.labels, "words that may be labelled on the map (the most frequent; crowded labels are left out)")
+      ->capture_default_str();
+  inspect_cmd->add_option("--outliers", inspect.outliers, "norm outliers printed per side")->capture_default_str();
 
   auto* models_cmd = app.add_subcommand("models", "list models");
   auto* health_cmd = app.add_subcommand("health", "check the server's health (exit 0 when serving)");
@@ -847,6 +984,7 @@ int main(int argc, char** argv) {
       std::cout << response.word() << "\t" << std::fixed << std::setprecision(4) << response.similarity() << "\n";
       return 0;
     }
+    if (inspect_cmd->parsed()) return RunInspect(client, inspect);
     if (models_cmd->parsed()) {
       v1::ListModelsResponse response;
       auto status = client.ListModels(&response);

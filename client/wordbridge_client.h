@@ -76,6 +76,7 @@ class WordBridgeClient {
   grpc::Status DoesntMatch(const v1::DoesntMatchRequest& request, v1::DoesntMatchResponse* response);
   grpc::Status IndexSentences(const v1::IndexSentencesRequest& request, v1::IndexSentencesResponse* response);
   grpc::Status NearestSentences(const v1::NearestSentencesRequest& request, v1::NearestSentencesResponse* response);
+  grpc::Status InspectEmbeddings(const v1::InspectEmbeddingsRequest& request, v1::InspectEmbeddingsResponse* response);
   grpc::Status ListModels(v1::ListModelsResponse* response);
   // Pins `version` of `model`; an empty version removes the pin (the newest good version serves).
   grpc::Status SetServingVersion(const std::string& model, const std::string& version,

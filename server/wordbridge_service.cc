@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "model/common/errors.h"
+#include "model/embed/diagnostics.h"
 #include "proto/credential_files.h"
 #include "server/proto_convert.h"
 #include "server/status_mapping.h"
@@ -278,6 +279,44 @@ void AddWordHits(const WordSpace& space, const std::vector<WordHit>& hits,
     neighbor->set_token_id(hit.word);
     neighbor->set_score(hit.score);
     neighbor->set_count(space.words().count(hit.word));
+  }
+}
+
+void DiagnosticsToProto(const ModelBundle& bundle, Side side, VectorKind kind, const WordSpace& space,
+                        const DiagnosticsOptions& options, const EmbeddingDiagnostics& diagnostics,
+                        v1::EmbeddingDiagnostics* out) {
+  const WordList& words = space.words();
+  out->set_side(side == Side::kSource ? v1::SOURCE : v1::TARGET);
+  out->set_vector_kind(VectorKindName(kind));
+  out->set_vocabulary_size(bundle.vocabulary(side).size());
+  out->set_words(diagnostics.words);
+  out->set_corpus_words(diagnostics.corpus_words);
+  out->set_counted(bundle.HasCountedWords(side));
+  out->set_dimension(static_cast<int32_t>(diagnostics.dimension));
+  const NormStats& stats = diagnostics.norms.stats;
+  out->set_norm_mean(stats.mean);
+  out->set_norm_std(stats.std);
+  out->set_norm_min(stats.min);
+  out->set_norm_max(stats.max);
+  out->set_outlier_sigmas(options.outlier_sigmas);
+  out->set_outlier_count(diagnostics.norms.outlier_count);
+  for (const auto& outlier : diagnostics.norms.outliers) {
+    auto* o = out->add_outliers();
+    o->set_word(words.word(outlier.row));
+    o->set_count(words.count(outlier.row));
+    o->set_norm(outlier.norm);
+    o->set_sigmas(outlier.sigmas);
+  }
+  for (const auto& point : diagnostics.projection) {
+    auto* p = out->add_projection();
+    p->set_word(words.word(point.word));
+    p->set_count(words.count(point.word));
+    p->set_x(point.x);
+    p->set_y(point.y);
+  }
+  if (!diagnostics.projection.empty()) {
+    out->add_explained_variance(diagnostics.explained[0]);
+    out->add_explained_variance(diagnostics.explained[1]);
   }
 }
 
@@ -605,6 +644,28 @@ grpc::Status WordBridgeService::NearestSentences(grpc::ServerContext* context,
       add(results.front(), response->mutable_matches());
     } else {
       for (const auto& hits : results) add(hits, response->add_results()->mutable_matches());
+grpc::Status WordBridgeService::InspectEmbeddings(grpc::ServerContext* context,
+                                                 const v1::InspectEmbeddingsRequest* request,
+                                                 v1::InspectEmbeddingsResponse* response) {
+  return Handle("InspectEmbeddings", context, [&] {
+    auto bundle = Resolve(request->model(), request->version());
+    DiagnosticsOptions options;
+    options.projection_words = request->projection_words();
+    options.Validate();
+    const std::vector<Side> sides = request->side() == v1::SIDE_UNSPECIFIED
+                                        ? std::vector<Side>{Side::kSource, Side::kTarget}
+                                        : std::vector<Side>{SideFromProto(request->side())};
+    response->set_model(bundle->name());
+    response->set_version(bundle->version());
+    const auto kind = KindFromProto(request->vector_kind());
+    // Every side's vectors first, so a kind one side lacks fails the call before any work is done.
+    std::vector<const WordSpace*> spaces;
+    for (const Side side : sides) spaces.push_back(&bundle->Words(side, kind));
+    // Norms over the word list and one SVD of at most 10,000 rows: well under a second for the
+    // sizes this service trains, so it runs on the RPC thread like the other word queries.
+    for (size_t i = 0; i < sides.size(); ++i) {
+      DiagnosticsToProto(*bundle, sides[i], kind.value_or(bundle->DefaultVectorKind(sides[i])), *spaces[i], options,
+                         DiagnoseWordSpace(*spaces[i], options), response->add_sides());
     }
     return grpc::Status::OK;
   });

@@ -64,6 +64,8 @@ class WordBridgeService final : public v1::WordBridge::Service {
                               v1::IndexSentencesResponse* response) override;
   grpc::Status NearestSentences(grpc::ServerContext* context, const v1::NearestSentencesRequest* request,
                                 v1::NearestSentencesResponse* response) override;
+  grpc::Status InspectEmbeddings(grpc::ServerContext* context, const v1::InspectEmbeddingsRequest* request,
+                                 v1::InspectEmbeddingsResponse* response) override;
   grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
   grpc::Status WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,

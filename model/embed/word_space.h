@@ -64,6 +64,8 @@ class WordSpace {
   // empty word or a special token; NotFoundError naming the word when none of its tokens is known.
   ResolvedWord Resolve(const std::string& word) const;
   std::vector<float> Row(int64_t word) const;
+  // Every word's vector, [words, dim] in word-list order (most frequent first).
+  const torch::Tensor& vectors() const { return vectors_; }
 
   // Nearest words by cosine, several queries in one FAISS search; result i never holds excludes[i]
   // (when given). restrict_vocab > 0 searches only the that many most frequent words, exactly (a

@@ -321,6 +321,33 @@ TEST_F(CliEndToEndTest, PinRollbackAndDeleteReachASecondServer) {
   int status = 0;
   ::waitpid(second, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+TEST_F(CliEndToEndTest, InspectPrintsTheReportAndWritesTheMap) {
+  auto both = Cli("inspect --model toy --words 20");
+  ASSERT_EQ(both.exit_code, 0) << both.output;
+  EXPECT_NE(both.output.find("model toy version 1"), std::string::npos) << both.output;
+  EXPECT_NE(both.output.find("source words, input vectors"), std::string::npos) << both.output;
+  EXPECT_NE(both.output.find("target words, input vectors"), std::string::npos) << both.output;
+  EXPECT_NE(both.output.find("norm           mean "), std::string::npos) << both.output;
+  EXPECT_NE(both.output.find("PC1 "), std::string::npos) << both.output;
+
+  const std::string map = (dir_ / "map.svg").string();
+  auto plotted = Cli("inspect --model toy --side target --words 20 --labels 5 --plot " + map);
+  ASSERT_EQ(plotted.exit_code, 0) << plotted.output;
+  EXPECT_EQ(plotted.output.find("source words"), std::string::npos) << plotted.output;
+  EXPECT_NE(plotted.output.find("map of the target side: " + map), std::string::npos) << plotted.output;
+  std::ifstream in(map);
+  const std::string svg((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find(">is</text>"), std::string::npos) << svg;  // the most frequent target word is labelled
+  EXPECT_EQ(RunShell("/usr/bin/python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' " + map)
+                .exit_code,
+            0);
+
+  EXPECT_EQ(Cli("inspect --model toy --words 0 --plot " + map).exit_code, 2);
+  auto missing = Cli("inspect --model nope");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.output.find("no model named 'nope'"), std::string::npos) << missing.output;
+  EXPECT_EQ(Cli("inspect --model toy --words 10001").exit_code, 2);
 }
 
 TEST_F(CliEndToEndTest, ErrorsAreReportedWithExitCodes) {

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "client/wordbridge_client.h"
+#include "model/embed/diagnostics.h"
 #include "model/embed/word_tables.h"
 #include "model/nn/mixed_precision.h"
 #include "model/jobs/training_jobs.h"
@@ -645,6 +646,95 @@ TEST_F(ServiceTest, WordRetrievalRefusesBadQueriesWithTheRightStatus) {
               r->mutable_vector()->add_values(1.0f);  // wrong dimension
             }),
             StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ServiceTest, InspectEmbeddingsReportsBothSidesAndTheirMaps) {
+  PublishCountedWords(store_);
+  v1::InspectEmbeddingsRequest request;
+  request.set_model("counted");
+  request.set_projection_words(10);
+  v1::InspectEmbeddingsResponse response;
+  ASSERT_TRUE(Client().InspectEmbeddings(request, &response).ok());
+  const auto bundle = store_->Get("counted", "");
+  EXPECT_EQ(response.model(), "counted");
+  EXPECT_EQ(response.version(), bundle->version());
+  ASSERT_EQ(response.sides_size(), 2);  // no side: both, source first
+  for (const Side side : {Side::kSource, Side::kTarget}) {
+    const auto& d = response.sides(side == Side::kSource ? 0 : 1);
+    const WordSpace& space = bundle->Words(side);
+    EXPECT_EQ(d.side(), side == Side::kSource ? v1::SOURCE : v1::TARGET);
+    EXPECT_EQ(d.vector_kind(), "input");  // the seed's default on both sides
+    EXPECT_EQ(d.vocabulary_size(), bundle->vocabulary(side).size());
+    EXPECT_EQ(d.words(), space.size());
+    EXPECT_TRUE(d.counted());
+    EXPECT_EQ(d.dimension(), space.dimension());
+    int64_t corpus_words = 0;
+    for (int64_t w = 0; w < space.size(); ++w) corpus_words += space.words().count(w);
+    EXPECT_EQ(d.corpus_words(), corpus_words);
+    // The library's numbers, unchanged on the way.
+    DiagnosticsOptions options;
+    options.projection_words = 10;
+    const auto expected = DiagnoseWordSpace(space, options);
+    EXPECT_DOUBLE_EQ(d.norm_mean(), expected.norms.stats.mean);
+    EXPECT_DOUBLE_EQ(d.norm_std(), expected.norms.stats.std);
+    EXPECT_LE(d.norm_min(), d.norm_mean());
+    EXPECT_GE(d.norm_max(), d.norm_mean());
+    EXPECT_EQ(d.outlier_sigmas(), 3.0);
+    EXPECT_EQ(d.outlier_count(), expected.norms.outlier_count);
+    EXPECT_EQ(d.outliers_size(), static_cast<int>(expected.norms.outliers.size()));
+    ASSERT_EQ(d.projection_size(), std::min<int64_t>(10, space.size()));
+    for (int i = 0; i < d.projection_size(); ++i) {
+      EXPECT_EQ(d.projection(i).word(), space.words().word(i));  // the most frequent, in order
+      EXPECT_EQ(d.projection(i).count(), space.words().count(i));
+      EXPECT_NEAR(d.projection(i).x(), expected.projection[i].x, 1e-9);
+      EXPECT_NEAR(d.projection(i).y(), expected.projection[i].y, 1e-9);
+    }
+    ASSERT_EQ(d.explained_variance_size(), 2);
+    EXPECT_GE(d.explained_variance(0), d.explained_variance(1));
+    EXPECT_LE(d.explained_variance(0) + d.explained_variance(1), 1.0 + 1e-9);
+  }
+  EXPECT_EQ(response.sides(1).projection(0).word(), "is");  // the toy targets' most frequent word (3)
+
+  // One side, a named kind, no projection; a projection larger than the list covers every word.
+  request.set_side(v1::TARGET);
+  request.set_vector_kind("contextual");
+  request.set_projection_words(0);
+  ASSERT_TRUE(Client().InspectEmbeddings(request, &response).ok());
+  ASSERT_EQ(response.sides_size(), 1);
+  EXPECT_EQ(response.sides(0).vector_kind(), "contextual");
+  EXPECT_EQ(response.sides(0).dimension(), bundle->Words(Side::kTarget, VectorKind::kContextual).dimension());
+  EXPECT_EQ(response.sides(0).projection_size(), 0);
+  EXPECT_EQ(response.sides(0).explained_variance_size(), 0);
+  request.set_projection_words(DiagnosticsOptions::kMaxProjectionWords);
+  ASSERT_TRUE(Client().InspectEmbeddings(request, &response).ok());
+  EXPECT_EQ(response.sides(0).projection_size(), 18);
+}
+
+TEST_F(ServiceTest, InspectEmbeddingsRefusesBadRequestsWithTheRightStatus) {
+  PublishCountedWords(store_);
+  auto inspect = [&](const std::function<void(v1::InspectEmbeddingsRequest*)>& edit) {
+    v1::InspectEmbeddingsRequest request;
+    request.set_model("counted");
+    request.set_projection_words(5);
+    edit(&request);
+    v1::InspectEmbeddingsResponse response;
+    return Client().InspectEmbeddings(request, &response).error_code();
+  };
+  EXPECT_EQ(inspect([](auto*) {}), StatusCode::OK);
+  EXPECT_EQ(inspect([](auto* r) { r->set_vector_kind("bogus"); }), StatusCode::INVALID_ARGUMENT);
+  // Kinds a side lacks: the seed's encoder keeps no states; the source has no output layer (both
+  // sides asked for, so the source's lack fails the call).
+  EXPECT_EQ(inspect([](auto* r) { r->set_side(v1::SOURCE); r->set_vector_kind("contextual"); }),
+            StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(inspect([](auto* r) { r->set_vector_kind("output"); }), StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(inspect([](auto* r) { r->set_side(v1::TARGET); r->set_vector_kind("output"); }), StatusCode::OK);
+  EXPECT_EQ(inspect([](auto* r) { r->set_model("nope"); }), StatusCode::NOT_FOUND);
+  EXPECT_EQ(inspect([](auto* r) { r->set_version("999"); }), StatusCode::NOT_FOUND);
+  EXPECT_EQ(inspect([](auto* r) { r->clear_model(); }), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(inspect([](auto* r) { r->set_projection_words(-1); }), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(inspect([](auto* r) { r->set_projection_words(DiagnosticsOptions::kMaxProjectionWords + 1); }),
+            StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(inspect([](auto* r) { r->set_side(static_cast<v1::Side>(7)); }), StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(ServiceTest, GetEmbeddingOfManyWordsComposesUnseenOnesAndListModelsShowsWordSpaces) {
