@@ -189,6 +189,8 @@ grpc::Status WordBridgeClient::NearestSentences(const v1::NearestSentencesReques
   grpc::ClientContext context;
   SetDeadline(&context);
   return stub_->NearestSentences(&context, request, response);
+}
+
 grpc::Status WordBridgeClient::InspectEmbeddings(const v1::InspectEmbeddingsRequest& request,
                                                 v1::InspectEmbeddingsResponse* response) {
   grpc::ClientContext context;

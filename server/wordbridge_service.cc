@@ -644,6 +644,11 @@ grpc::Status WordBridgeService::NearestSentences(grpc::ServerContext* context,
       add(results.front(), response->mutable_matches());
     } else {
       for (const auto& hits : results) add(hits, response->add_results()->mutable_matches());
+    }
+    return grpc::Status::OK;
+  });
+}
+
 grpc::Status WordBridgeService::InspectEmbeddings(grpc::ServerContext* context,
                                                  const v1::InspectEmbeddingsRequest* request,
                                                  v1::InspectEmbeddingsResponse* response) {

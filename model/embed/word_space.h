@@ -85,7 +85,6 @@ class WordSpace {
 
   const std::string& description() const { return description_; }
   const EmbeddingIndex& index() const { return *index_; }
-  const torch::Tensor& vectors() const { return vectors_; }  // [words, dim]
   // Recall@10 of the index against exact search, over `queries` words spread evenly over the list
   // (each word's own row is the query; the word itself is excluded from both answers). 1 for flat.
   double MeasureRecallAt10(int64_t queries = 1000) const;

@@ -417,6 +417,8 @@ void ModelStore::RemoveVersionLocked(const std::string& name, const std::string&
   fs::remove_all(trash, ec);
   if (ec) log_("model " + name + " version " + version + ": " + trash.string() + " not removed (" + ec.message() +
                "); a rescan will remove it");
+  // Data made for the version after it was published (its translation memories) goes with it.
+  fs::remove_all(model_dir / ".sentences" / version, ec);
 }
 
 void ModelStore::PruneLocked(const std::string& name, const std::vector<std::string>& keep) {

@@ -321,6 +321,8 @@ TEST_F(CliEndToEndTest, PinRollbackAndDeleteReachASecondServer) {
   int status = 0;
   ::waitpid(second, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 TEST_F(CliEndToEndTest, InspectPrintsTheReportAndWritesTheMap) {
   auto both = Cli("inspect --model toy --words 20");
   ASSERT_EQ(both.exit_code, 0) << both.output;

@@ -91,7 +91,9 @@ TEST(IndexKindsTest, AVersionStoresItsApproximateIndexesAndLoadsThemWithoutRebui
   ASSERT_EQ(a[0].size(), b[0].size());
   for (size_t i = 0; i < a[0].size(); ++i) EXPECT_EQ(a[0][i].word, b[0][i].word);
   // restrict_vocab scans the most frequent rows exactly, whatever the index.
-  for (const auto& hit : words.Nearest({words.Row(0)}, 2, {}, 2)[0]) EXPECT_LT(hit.word, 2);
+  const auto restricted = words.Nearest({words.Row(0)}, 2, {}, 2);
+  ASSERT_FALSE(restricted[0].empty());
+  for (const auto& hit : restricted[0]) EXPECT_LT(hit.word, 2);
   // A damaged index file fails at first use with the file named.
   WriteFileAtomically((dir / "target.input.faiss").string(), "damaged");
   auto damaged = ModelBundle::Load("toy", "1", dir.string());
