@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "client/load_generator.h"
+#include "client/vector_export.h"
 #include "client/wordbridge_client.h"
 #include "model/eval/bleu.h"
 #include "model/train/corpus.h"
@@ -575,6 +576,18 @@ int main(int argc, char** argv) {
   add_word_options(odd_cmd);
   odd_cmd->add_option("words", odd_words)->required();
 
+  int export_restrict = 0;
+  std::string export_version, export_output, export_format = "word2vec";
+  auto* export_cmd = app.add_subcommand("export", "write a side's word vectors to a file (word2vec text or projector TSV)");
+  add_word_options(export_cmd);
+  export_cmd->add_option("--version", export_version, "model version (default: serving)");
+  export_cmd->add_option("--restrict", export_restrict, "only the N most frequent words");
+  export_cmd->add_option("--output", export_output, "file to write (tsv: the vectors; the metadata goes next to it)")
+      ->required();
+  export_cmd->add_option("--format", export_format, "word2vec (text, as gensim reads) or tsv (TensorBoard projector)")
+      ->check(CLI::IsMember({"word2vec", "tsv"}))
+      ->capture_default_str();
+
   auto* models_cmd = app.add_subcommand("models", "list models");
   auto* health_cmd = app.add_subcommand("health", "check the server's health (exit 0 when serving)");
 
@@ -715,6 +728,22 @@ int main(int argc, char** argv) {
       auto status = client.DoesntMatch(request, &response);
       if (!status.ok()) return Fail(status);
       std::cout << response.word() << "\t" << std::fixed << std::setprecision(4) << response.similarity() << "\n";
+      return 0;
+    }
+    if (export_cmd->parsed()) {
+      v1::ExportVectorsRequest request;
+      request.set_model(model);
+      request.set_version(export_version);
+      request.set_side(ParseSide(side));
+      request.set_vector_kind(vector_kind);
+      request.set_restrict_vocab(export_restrict);
+      wordbridge::ExportSummary summary;
+      auto status = wordbridge::ExportVectorsToFile(client, request, wordbridge::ParseExportFormat(export_format),
+                                                    export_output, &summary);
+      if (!status.ok()) return Fail(status);
+      std::cerr << "wrote " << summary.words << " words (" << side << " " << summary.vector_kind << ", dimension "
+                << summary.dimension << ", " << summary.model << " version " << summary.version << ") to "
+                << export_output << (summary.metadata_path.empty() ? "" : " and " + summary.metadata_path) << "\n";
       return 0;
     }
     if (models_cmd->parsed()) {

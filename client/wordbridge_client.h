@@ -74,6 +74,10 @@ class WordBridgeClient {
   grpc::Status NearestWords(const v1::NearestWordsRequest& request, v1::NearestWordsResponse* response);
   grpc::Status Similarity(const v1::SimilarityRequest& request, v1::SimilarityResponse* response);
   grpc::Status DoesntMatch(const v1::DoesntMatchRequest& request, v1::DoesntMatchResponse* response);
+  // Streams the export's messages to `on_message` in order. An exception from `on_message` cancels the
+  // call and propagates.
+  grpc::Status ExportVectors(const v1::ExportVectorsRequest& request,
+                             const std::function<void(const v1::ExportVectorsResponse&)>& on_message);
   grpc::Status ListModels(v1::ListModelsResponse* response);
   // grpc.health.v1 Check of `service` ("" = the whole server).
   grpc::Status Health(const std::string& service, grpc::health::v1::HealthCheckResponse::ServingStatus* status);

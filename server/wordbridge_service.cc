@@ -500,6 +500,45 @@ grpc::Status WordBridgeService::DoesntMatch(grpc::ServerContext* context, const 
   });
 }
 
+grpc::Status WordBridgeService::ExportVectors(grpc::ServerContext* context, const v1::ExportVectorsRequest* request,
+                                              grpc::ServerWriter<v1::ExportVectorsResponse>* writer) {
+  return Handle("ExportVectors", context, [&] {
+    auto bundle = Resolve(request->model(), request->version());
+    const Side side = SideFromProto(request->side());
+    if (request->restrict_vocab() < 0) throw InvalidArgumentError("restrict_vocab must not be negative");
+    const auto kind = KindFromProto(request->vector_kind());
+    const WordSpace& space = bundle->Words(side, kind);
+    const int64_t total =
+        request->restrict_vocab() > 0 ? std::min<int64_t>(request->restrict_vocab(), space.size()) : space.size();
+    // At most export_words_per_message words and about 4 MiB of numbers per message, far below any
+    // message limit.
+    const int64_t per_message = std::clamp<int64_t>((int64_t{1} << 20) / std::max<int64_t>(1, space.dimension()), 1,
+                                                    std::max(1, limits_.export_words_per_message));
+    v1::ExportVectorsResponse message;
+    message.set_model(bundle->name());
+    message.set_version(bundle->version());
+    message.set_vector_kind(VectorKindName(kind.value_or(bundle->DefaultVectorKind(side))));
+    message.set_dimension(static_cast<int32_t>(space.dimension()));
+    message.set_total_words(total);
+    message.set_counted(bundle->HasCountedWords(side));
+    int64_t next = 0;
+    do {
+      for (const int64_t end = std::min(total, next + per_message); next < end; ++next) {
+        auto* out = message.add_words();
+        out->set_word(space.words().word(next));
+        out->set_count(space.words().count(next));
+        const auto row = space.Row(next);
+        out->mutable_vector()->Add(row.begin(), row.end());
+      }
+      if (context->IsCancelled() || !writer->Write(message)) {
+        return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away during the export");
+      }
+      message.Clear();
+    } while (next < total);
+    return grpc::Status::OK;
+  });
+}
+
 grpc::Status WordBridgeService::ListModels(grpc::ServerContext* context, const v1::ListModelsRequest*,
                                            v1::ListModelsResponse* response) {
   return Handle("ListModels", context, [&] {

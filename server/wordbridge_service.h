@@ -19,6 +19,8 @@ struct ServiceLimits {
   // Neighbours per NearestWords query, and queries per batched NearestWords request.
   int max_k = 1000;
   int max_queries = 1024;
+  // Words per ExportVectors message (fewer when the vectors are wide: about 4 MiB of numbers at most).
+  int export_words_per_message = 1000;
   // Inline pairs per Train request (larger corpora go through the data directory).
   int max_inline_pairs = 1000000;
   // Estimated training memory of one Train request's model (weights, gradients, Adam's moments and a
@@ -53,6 +55,8 @@ class WordBridgeService final : public v1::WordBridge::Service {
                           v1::SimilarityResponse* response) override;
   grpc::Status DoesntMatch(grpc::ServerContext* context, const v1::DoesntMatchRequest* request,
                            v1::DoesntMatchResponse* response) override;
+  grpc::Status ExportVectors(grpc::ServerContext* context, const v1::ExportVectorsRequest* request,
+                             grpc::ServerWriter<v1::ExportVectorsResponse>* writer) override;
   grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
   grpc::Status WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
