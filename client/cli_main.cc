@@ -105,6 +105,8 @@ struct TrainArgs {
   bool tie = false;
   bool detach = false;
   std::string bridge;  // "on", "off" or empty (the architecture's default)
+  std::string source_vectors, target_vectors;  // under the server's data directory
+  bool freeze_source = false, freeze_target = false;
 };
 
 using ProgressCallback = std::function<void(const v1::TrainProgress&)>;
@@ -188,6 +190,10 @@ int RunTrain(WordBridgeClient& client, const TrainArgs& a) {
   o->set_init_range(a.init_range);
   if (a.precision == "mixed") o->set_precision(v1::TrainingOptions::MIXED);
   if (a.precision == "float32") o->set_precision(v1::TrainingOptions::FLOAT32);
+  o->set_source_vectors(a.source_vectors);
+  o->set_target_vectors(a.target_vectors);
+  o->set_freeze_source_embeddings(a.freeze_source);
+  o->set_freeze_target_embeddings(a.freeze_target);
   o->set_dev_fraction(a.dev_fraction);
 
   request.set_detach(a.detach);
@@ -495,6 +501,13 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--init-range", train.init_range, "initial weights uniform in +-this (0: the default)");
   train_cmd->add_option("--precision", train.precision, "training products: mixed (bfloat16) or float32")
       ->check(CLI::IsMember({"mixed", "float32"}));
+  train_cmd->add_option("--source-vectors", train.source_vectors,
+                        "word2vec/GloVe text file under the server's data directory: initial source embeddings");
+  train_cmd->add_option("--target-vectors", train.target_vectors,
+                        "word2vec/GloVe text file under the server's data directory: initial target embeddings");
+  train_cmd->add_flag("--freeze-source", train.freeze_source, "train without updating the source embeddings");
+  train_cmd->add_flag("--freeze-target", train.freeze_target,
+                      "train without updating the target embeddings (tied: the output layer's weights too)");
   train_cmd->add_flag("--detach", train.detach,
                       "print the job id and exit; the job keeps running (follow it with `watch ID`)");
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "model/common/errors.h"
+#include "model/embed/vector_io.h"
 #include "proto/credential_files.h"
 #include "server/proto_convert.h"
 #include "server/status_mapping.h"
@@ -101,21 +102,37 @@ std::shared_ptr<const ModelBundle> WordBridgeService::Resolve(const std::string&
   return store_->Get(model, version);
 }
 
-std::string WordBridgeService::DataPath(const std::string& relative) const {
+std::string WordBridgeService::DataPath(const std::string& relative, const std::string& what) const {
   if (data_dir_.empty()) {
-    throw FailedPreconditionError("the server was started without --data-dir; send the corpus inline");
+    throw FailedPreconditionError("the server was started without --data-dir; send the corpus inline (" + what +
+                                  " '" + relative + "' cannot be read)");
   }
   if (relative.empty() || fs::path(relative).is_absolute()) {
-    throw InvalidArgumentError("corpus path '" + relative + "' must be relative to the server's data directory");
+    throw InvalidArgumentError(what + " '" + relative + "' must be relative to the server's data directory");
   }
   const fs::path root = fs::weakly_canonical(data_dir_);
   const fs::path full = fs::weakly_canonical(root / relative);
   auto [root_end, full_it] = std::mismatch(root.begin(), root.end(), full.begin(), full.end());
   if (root_end != root.end() || full == root) {
-    throw InvalidArgumentError("corpus path '" + relative + "' is outside the server's data directory");
+    throw InvalidArgumentError(what + " '" + relative + "' is outside the server's data directory");
   }
   if (!fs::is_regular_file(full)) throw NotFoundError("no file '" + relative + "' in the server's data directory");
   return full.string();
+}
+
+std::string WordBridgeService::VectorsPath(const std::string& relative, const char* side, int64_t embed_dim) const {
+  if (relative.empty()) return "";
+  std::string path = DataPath(relative, std::string(side) + " vectors path");
+  // The dimension now, from the first row, so a wrong file is refused before a job starts; the job
+  // reads (and checks) the whole file.
+  VectorFileLimits first_row;
+  first_row.max_rows = 1;
+  const int64_t dimension = ReadWordVectorsFile(path, first_row).dimension;
+  if (dimension != embed_dim) {
+    throw InvalidArgumentError(std::string(side) + " vectors '" + relative + "' have " + std::to_string(dimension) +
+                               " dimensions; the model's embed_dim is " + std::to_string(embed_dim));
+  }
+  return path;
 }
 
 std::function<std::vector<SentencePair>(CorpusReport*)> WordBridgeService::CorpusReader(
@@ -172,6 +189,8 @@ JobSpec WordBridgeService::TrainJobSpec(const v1::TrainRequest& request) const {
   const auto& options = request.options();
   spec.split_seed = options.split_seed() == 0 ? 1 : static_cast<uint64_t>(options.split_seed());
   spec.options.checkpoint_dir = store_->root() + "/.checkpoints/" + request.model();
+  spec.options.source_vectors = VectorsPath(options.source_vectors(), "source", spec.config.embed_dim);
+  spec.options.target_vectors = VectorsPath(options.target_vectors(), "target", spec.config.embed_dim);
   spec.read_corpus = CorpusReader(request.corpus(), "corpus");
   if (!spec.read_corpus) throw InvalidArgumentError("the request has no corpus");
   if (auto dev = CorpusReader(request.dev(), "dev set")) {

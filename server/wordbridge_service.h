@@ -96,8 +96,12 @@ class WordBridgeService final : public v1::WordBridge::Service {
 
   // The bundle a request names; FAILED_PRECONDITION while its first version is still training.
   std::shared_ptr<const ModelBundle> Resolve(const std::string& model, const std::string& version) const;
-  // A path under the data directory; INVALID_ARGUMENT for anything that escapes it.
-  std::string DataPath(const std::string& relative) const;
+  // A path under the data directory; INVALID_ARGUMENT for anything that escapes it. `what` names it in
+  // messages ("corpus path", "source vectors path").
+  std::string DataPath(const std::string& relative, const std::string& what = "corpus path") const;
+  // A Train request's vector file for one side, resolved under the data directory, its dimension checked
+  // against the model's embed_dim (its first row is read); empty when none is given.
+  std::string VectorsPath(const std::string& relative, const char* side, int64_t embed_dim) const;
   // Turns a Corpus message into a reader that runs on the job's thread.
   std::function<std::vector<SentencePair>(CorpusReport*)> CorpusReader(const v1::Corpus& corpus,
                                                                        const std::string& what) const;

@@ -1156,6 +1156,80 @@ TEST_F(ServiceTest, GensimLoadsTheExportAndFindsTheSameNearestWords) {
   EXPECT_GE(compared, 12);
 }
 
+TEST_F(ServiceTest, TrainStartsFromImportedVectorsAndFreezesThem) {
+  // Vectors for three target words of the toy corpus and one it lacks, 8 dimensions like the model.
+  const std::vector<std::string> words = {"love", "learning", "good", "zebra"};
+  std::ofstream file(*root_ / "data" / "target.vec");
+  file << words.size() << " 8\n";
+  std::map<std::string, std::vector<float>> expected;
+  for (size_t w = 0; w < words.size(); ++w) {
+    file << words[w];
+    for (int i = 0; i < 8; ++i) {
+      const float v = 0.125f * static_cast<float>(i + 1) * (w % 2 ? -1.0f : 1.0f) + 0.5f * static_cast<float>(w);
+      expected[words[w]].push_back(v);
+      file << ' ' << v;
+    }
+    file << '\n';
+  }
+  file.close();
+  v1::TrainRequest request = ToyTrainRequest("imported", 3);
+  request.mutable_config()->set_embed_dim(8);
+  request.mutable_options()->set_target_vectors("target.vec");
+  request.mutable_options()->set_freeze_target_embeddings(true);
+  std::vector<v1::TrainProgress> messages;
+  auto status = Train(request, &messages);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // The first message after the job's acceptance carries the corpus and the counts.
+  ASSERT_GE(messages.size(), 2u);
+  EXPECT_EQ(messages[1].stage(), v1::TrainProgress::STARTED);
+  EXPECT_NE(messages[1].message().find("target vectors: 3 of "), std::string::npos) << messages[1].message();
+  EXPECT_NE(messages[1].message().find("frozen embeddings: target"), std::string::npos) << messages[1].message();
+
+  auto bundle = store_->Get("imported", "");
+  EXPECT_EQ(bundle->metrics().at("target_vectors_matched"), 3);
+  EXPECT_EQ(bundle->metrics().at("target_vectors_tokens"),
+            bundle->vocabulary(Side::kTarget).size() - Vocabulary::kNumSpecial);
+  EXPECT_EQ(bundle->training().at("freeze_target_embeddings"), 1);
+  // Frozen: after three epochs the rows are still the file's vectors.
+  for (const std::string word : {"love", "learning", "good"}) {
+    v1::GetEmbeddingRequest embedding;
+    embedding.set_model("imported");
+    embedding.set_side(v1::TARGET);
+    embedding.set_pieces(true);
+    embedding.set_word(word);
+    v1::GetEmbeddingResponse response;
+    ASSERT_TRUE(Client().GetEmbedding(embedding, &response).ok());
+    ASSERT_TRUE(response.in_vocabulary()) << word;
+    ASSERT_EQ(response.vector_size(), 8);
+    for (int i = 0; i < 8; ++i) EXPECT_FLOAT_EQ(response.vector(i), expected[word][i]) << word << " " << i;
+  }
+}
+
+TEST_F(ServiceTest, TrainRefusesBadVectorFiles) {
+  std::ofstream(*root_ / "data" / "three.vec") << "love 1 2 3\n";
+  std::ofstream(*root_ / "data" / "broken.vec") << "love 1 2 3 4 5 6 7 8\nlearning 1 2 x 4 5 6 7 8\n";
+  std::ofstream(*root_ / "secret.vec") << "love 1 2 3 4 5 6 7 8\n";
+  auto train = [&](const std::string& path, std::string* message = nullptr) {
+    v1::TrainRequest request = ToyTrainRequest("vectors-refused", 1);
+    request.mutable_config()->set_embed_dim(8);
+    request.mutable_options()->set_source_vectors(path);
+    auto status = Train(request);
+    if (message) *message = status.error_message();
+    return status.error_code();
+  };
+  std::string message;
+  EXPECT_EQ(train("three.vec", &message), StatusCode::INVALID_ARGUMENT);  // 3 dimensions, embed_dim 8
+  EXPECT_NE(message.find("embed_dim is 8"), std::string::npos) << message;
+  EXPECT_EQ(train("../secret.vec"), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(train("sub/../../secret.vec"), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(train((*root_ / "secret.vec").string()), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(train("missing.vec"), StatusCode::NOT_FOUND);
+  // Malformed past its first row: the job reads the whole file and fails naming the line.
+  EXPECT_EQ(train("broken.vec", &message), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(message.find("broken.vec, line 2"), std::string::npos) << message;
+  EXPECT_FALSE(store_->Has("vectors-refused"));
+}
+
 TEST_F(ServiceTest, HealthIsServing) {
   grpc::health::v1::HealthCheckResponse::ServingStatus serving;
   ASSERT_TRUE(Client().Health("", &serving).ok());
