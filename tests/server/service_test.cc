@@ -1042,15 +1042,27 @@ TEST_F(ServiceTest, ExportVectorsErrorsAsTheOtherWordRpcs) {
   EXPECT_EQ(code([](auto* r) { r->clear_model(); }), StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(ServiceTest, ExportedFilesReadBackAsTheServedVectors) {
-  PublishCountedWords(store_);
+// The counted toy's target words exported as word2vec text to `file`, the way `wordbridge export`
+// writes them; returns the path.
+std::string ExportCountedTargets(ModelStore* store, WordBridgeClient& client, const fs::path& file,
+                                 ExportSummary* summary) {
+  PublishCountedWords(store);
   v1::ExportVectorsRequest request;
   request.set_model("counted");
   request.set_side(v1::TARGET);
+  const std::string path = file.string();
+  auto status = ExportVectorsToFile(client, request, ExportFormat::kWord2Vec, path, summary);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return path;
+}
+
+TEST_F(ServiceTest, ExportedFilesReadBackAsTheServedVectors) {
   auto client = Client();
-  const std::string w2v = (*root_ / "export.vec").string();
   ExportSummary summary;
-  ASSERT_TRUE(ExportVectorsToFile(client, request, ExportFormat::kWord2Vec, w2v, &summary).ok());
+  const std::string w2v = ExportCountedTargets(store_, client, *root_ / "export.vec", &summary);
+  v1::ExportVectorsRequest request;
+  request.set_model("counted");
+  request.set_side(v1::TARGET);
   EXPECT_EQ(summary.words, 18);
   EXPECT_TRUE(summary.metadata_path.empty());
   EXPECT_FALSE(fs::exists(w2v + ".partial"));
@@ -1113,14 +1125,9 @@ TEST_F(ServiceTest, GensimLoadsTheExportAndFindsTheSameNearestWords) {
   int code = 0;
   RunCommand("/usr/bin/python3 -c 'import gensim' 2>/dev/null", &code);
   if (code != 0) GTEST_SKIP() << "python3-gensim is not installed (/usr/bin/python3 cannot import gensim)";
-  PublishCountedWords(store_);
-  v1::ExportVectorsRequest request;
-  request.set_model("counted");
-  request.set_side(v1::TARGET);
   auto client = Client();
-  const std::string path = (*root_ / "gensim.vec").string();
   ExportSummary summary;
-  ASSERT_TRUE(ExportVectorsToFile(client, request, ExportFormat::kWord2Vec, path, &summary).ok());
+  const std::string path = ExportCountedTargets(store_, client, *root_ / "gensim.vec", &summary);
   const std::string script = (*root_ / "neighbours.py").string();
   std::ofstream(script) << "import sys\n"
                            "from gensim.models import KeyedVectors\n"
