@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "model/embed/vector_io.h"
+#include "model/embed/word_space.h"
 #include "model/embed/word_tables.h"
 #include "model/store/model_bundle.h"
 #include "model/train/corpus.h"

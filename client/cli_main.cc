@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "client/load_generator.h"
+#include "client/vector_export.h"
 #include "client/wordbridge_client.h"
 #include "model/embed/projection_svg.h"
 #include "model/eval/bleu.h"
@@ -106,6 +107,8 @@ struct TrainArgs {
   bool tie = false;
   bool detach = false;
   std::string bridge;  // "on", "off" or empty (the architecture's default)
+  std::string source_vectors, target_vectors;  // under the server's data directory
+  bool freeze_source = false, freeze_target = false;
 };
 
 using ProgressCallback = std::function<void(const v1::TrainProgress&)>;
@@ -189,6 +192,10 @@ int RunTrain(WordBridgeClient& client, const TrainArgs& a) {
   o->set_init_range(a.init_range);
   if (a.precision == "mixed") o->set_precision(v1::TrainingOptions::MIXED);
   if (a.precision == "float32") o->set_precision(v1::TrainingOptions::FLOAT32);
+  o->set_source_vectors(a.source_vectors);
+  o->set_target_vectors(a.target_vectors);
+  o->set_freeze_source_embeddings(a.freeze_source);
+  o->set_freeze_target_embeddings(a.freeze_target);
   o->set_dev_fraction(a.dev_fraction);
 
   request.set_detach(a.detach);
@@ -662,6 +669,13 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--init-range", train.init_range, "initial weights uniform in +-this (0: the default)");
   train_cmd->add_option("--precision", train.precision, "training products: mixed (bfloat16) or float32")
       ->check(CLI::IsMember({"mixed", "float32"}));
+  train_cmd->add_option("--source-vectors", train.source_vectors,
+                        "word2vec/GloVe text file under the server's data directory: initial source embeddings");
+  train_cmd->add_option("--target-vectors", train.target_vectors,
+                        "word2vec/GloVe text file under the server's data directory: initial target embeddings");
+  train_cmd->add_flag("--freeze-source", train.freeze_source, "train without updating the source embeddings");
+  train_cmd->add_flag("--freeze-target", train.freeze_target,
+                      "train without updating the target embeddings (tied: the output layer's weights too)");
   train_cmd->add_flag("--detach", train.detach,
                       "print the job id and exit; the job keeps running (follow it with `watch ID`)");
 
@@ -790,6 +804,17 @@ int main(int argc, char** argv) {
   inspect_cmd->add_option("--labels", inspect.labels, "words that may be labelled on the map (the most frequent; crowded labels are left out)")
       ->capture_default_str();
   inspect_cmd->add_option("--outliers", inspect.outliers, "norm outliers printed per side")->capture_default_str();
+  int export_restrict = 0;
+  std::string export_version, export_output, export_format = "word2vec";
+  auto* export_cmd = app.add_subcommand("export", "write a side's word vectors to a file (word2vec text or projector TSV)");
+  add_word_options(export_cmd);
+  export_cmd->add_option("--version", export_version, "model version (default: serving)");
+  export_cmd->add_option("--restrict", export_restrict, "only the N most frequent words");
+  export_cmd->add_option("--output", export_output, "file to write (tsv: the vectors; the metadata goes next to it)")
+      ->required();
+  export_cmd->add_option("--format", export_format, "word2vec (text, as gensim reads) or tsv (TensorBoard projector)")
+      ->check(CLI::IsMember({"word2vec", "tsv"}))
+      ->capture_default_str();
 
   auto* models_cmd = app.add_subcommand("models", "list models");
   auto* health_cmd = app.add_subcommand("health", "check the server's health (exit 0 when serving)");
@@ -985,6 +1010,22 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (inspect_cmd->parsed()) return RunInspect(client, inspect);
+    if (export_cmd->parsed()) {
+      v1::ExportVectorsRequest request;
+      request.set_model(model);
+      request.set_version(export_version);
+      request.set_side(ParseSide(side));
+      request.set_vector_kind(vector_kind);
+      request.set_restrict_vocab(export_restrict);
+      wordbridge::ExportSummary summary;
+      auto status = wordbridge::ExportVectorsToFile(client, request, wordbridge::ParseExportFormat(export_format),
+                                                    export_output, &summary);
+      if (!status.ok()) return Fail(status);
+      std::cerr << "wrote " << summary.words << " words (" << side << " " << summary.vector_kind << ", dimension "
+                << summary.dimension << ", " << summary.model << " version " << summary.version << ") to "
+                << export_output << (summary.metadata_path.empty() ? "" : " and " + summary.metadata_path) << "\n";
+      return 0;
+    }
     if (models_cmd->parsed()) {
       v1::ListModelsResponse response;
       auto status = client.ListModels(&response);

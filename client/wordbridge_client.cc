@@ -198,6 +198,24 @@ grpc::Status WordBridgeClient::InspectEmbeddings(const v1::InspectEmbeddingsRequ
   return stub_->InspectEmbeddings(&context, request, response);
 }
 
+grpc::Status WordBridgeClient::ExportVectors(const v1::ExportVectorsRequest& request,
+                                             const std::function<void(const v1::ExportVectorsResponse&)>& on_message) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  auto reader = stub_->ExportVectors(&context, request);
+  v1::ExportVectorsResponse message;
+  while (reader->Read(&message)) {
+    try {
+      on_message(message);
+    } catch (...) {
+      context.TryCancel();
+      reader->Finish();
+      throw;
+    }
+  }
+  return reader->Finish();
+}
+
 grpc::Status WordBridgeClient::ListModels(v1::ListModelsResponse* response) {
   grpc::ClientContext context;
   SetDeadline(&context);

@@ -77,6 +77,10 @@ class WordBridgeClient {
   grpc::Status IndexSentences(const v1::IndexSentencesRequest& request, v1::IndexSentencesResponse* response);
   grpc::Status NearestSentences(const v1::NearestSentencesRequest& request, v1::NearestSentencesResponse* response);
   grpc::Status InspectEmbeddings(const v1::InspectEmbeddingsRequest& request, v1::InspectEmbeddingsResponse* response);
+  // Streams the export's messages to `on_message` in order. An exception from `on_message` cancels the
+  // call and propagates.
+  grpc::Status ExportVectors(const v1::ExportVectorsRequest& request,
+                             const std::function<void(const v1::ExportVectorsResponse&)>& on_message);
   grpc::Status ListModels(v1::ListModelsResponse* response);
   // Pins `version` of `model`; an empty version removes the pin (the newest good version serves).
   grpc::Status SetServingVersion(const std::string& model, const std::string& version,

@@ -2,7 +2,8 @@
 // a store holding the seed's toy model (the model tests/model/test_util.h trains, trained once at
 // start-up) and a data directory with a few corpus files. The first byte picks the RPC, the rest is
 // parsed as its request message (bytes that do not parse are skipped: gRPC would refuse them first).
-//   Train         TrainJobSpec (config, options, memory estimate, corpus sources and data paths), then
+//   Train         TrainJobSpec (config, options, memory estimate, corpus sources, data paths and the
+//                 vector files' dimension), then
 //                 the corpus readers it returns - everything but the training itself;
 //   Translate     CheckTranslate, then what TranslationEngine::Submit does before queueing (the
 //                 shortlist check, tokenizing and encoding each sentence) - everything but decoding;
@@ -50,6 +51,14 @@ void MakeDataDir(const fs::path& data) {
   std::ofstream(data / "toy.tsv") << "我 爱 自然 语言 处理\tI love natural language processing\n";
   std::ofstream(data / "sub" / "src.txt") << "我 爱\n今天 好\n";
   std::ofstream(data / "sub" / "tgt.txt") << "I love\nToday good\n";
+  // Word vectors for Train's source_vectors / target_vectors (64 dimensions: the seed's embed_dim).
+  std::ofstream vectors(data / "vectors.txt");
+  vectors << "2 64\n";
+  for (const char* word : {"love", "good"}) {
+    vectors << word;
+    for (int i = 0; i < 64; ++i) vectors << " 0.01";
+    vectors << "\n";
+  }
 }
 
 // Codes a client can act on; INTERNAL (an unmapped exception) or anything else is a finding.

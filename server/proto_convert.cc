@@ -47,6 +47,9 @@ TrainingOptions TrainingOptionsFromProto(const v1::TrainingOptions& p, const std
   if (p.label_smoothing() != 0) options.label_smoothing = p.label_smoothing();
   if (p.patience() != 0) options.patience = p.patience();
   if (p.init_range() != 0) options.init_range = p.init_range();
+  // The vector files are paths under the data directory: the service resolves them (TrainJobSpec).
+  options.freeze_source_embeddings = p.freeze_source_embeddings();
+  options.freeze_target_embeddings = p.freeze_target_embeddings();
   switch (p.precision()) {
     case v1::TrainingOptions::PRECISION_DEFAULT:
       break;

@@ -10,6 +10,7 @@
 
 #include "model/common/errors.h"
 #include "model/embed/diagnostics.h"
+#include "model/embed/vector_io.h"
 #include "proto/credential_files.h"
 #include "server/proto_convert.h"
 #include "server/status_mapping.h"
@@ -102,21 +103,37 @@ std::shared_ptr<const ModelBundle> WordBridgeService::Resolve(const std::string&
   return store_->Get(model, version);
 }
 
-std::string WordBridgeService::DataPath(const std::string& relative) const {
+std::string WordBridgeService::DataPath(const std::string& relative, const std::string& what) const {
   if (data_dir_.empty()) {
-    throw FailedPreconditionError("the server was started without --data-dir; send the corpus inline");
+    throw FailedPreconditionError("the server was started without --data-dir; send the corpus inline (" + what +
+                                  " '" + relative + "' cannot be read)");
   }
   if (relative.empty() || fs::path(relative).is_absolute()) {
-    throw InvalidArgumentError("corpus path '" + relative + "' must be relative to the server's data directory");
+    throw InvalidArgumentError(what + " '" + relative + "' must be relative to the server's data directory");
   }
   const fs::path root = fs::weakly_canonical(data_dir_);
   const fs::path full = fs::weakly_canonical(root / relative);
   auto [root_end, full_it] = std::mismatch(root.begin(), root.end(), full.begin(), full.end());
   if (root_end != root.end() || full == root) {
-    throw InvalidArgumentError("corpus path '" + relative + "' is outside the server's data directory");
+    throw InvalidArgumentError(what + " '" + relative + "' is outside the server's data directory");
   }
   if (!fs::is_regular_file(full)) throw NotFoundError("no file '" + relative + "' in the server's data directory");
   return full.string();
+}
+
+std::string WordBridgeService::VectorsPath(const std::string& relative, const char* side, int64_t embed_dim) const {
+  if (relative.empty()) return "";
+  std::string path = DataPath(relative, std::string(side) + " vectors path");
+  // The dimension now, from the first row, so a wrong file is refused before a job starts; the job
+  // reads (and checks) the whole file.
+  VectorFileLimits first_row;
+  first_row.max_rows = 1;
+  const int64_t dimension = ReadWordVectorsFile(path, first_row).dimension;
+  if (dimension != embed_dim) {
+    throw InvalidArgumentError(std::string(side) + " vectors '" + relative + "' have " + std::to_string(dimension) +
+                               " dimensions; the model's embed_dim is " + std::to_string(embed_dim));
+  }
+  return path;
 }
 
 std::function<std::vector<SentencePair>(CorpusReport*)> WordBridgeService::CorpusReader(
@@ -174,6 +191,8 @@ JobSpec WordBridgeService::TrainJobSpec(const v1::TrainRequest& request) const {
   const auto& options = request.options();
   spec.split_seed = options.split_seed() == 0 ? 1 : static_cast<uint64_t>(options.split_seed());
   spec.options.checkpoint_dir = store_->root() + "/.checkpoints/" + request.model();
+  spec.options.source_vectors = VectorsPath(options.source_vectors(), "source", spec.config.embed_dim);
+  spec.options.target_vectors = VectorsPath(options.target_vectors(), "target", spec.config.embed_dim);
   spec.read_corpus = CorpusReader(request.corpus(), "corpus");
   if (!spec.read_corpus) throw InvalidArgumentError("the request has no corpus");
   if (auto dev = CorpusReader(request.dev(), "dev set")) {
@@ -672,6 +691,45 @@ grpc::Status WordBridgeService::InspectEmbeddings(grpc::ServerContext* context,
       DiagnosticsToProto(*bundle, sides[i], kind.value_or(bundle->DefaultVectorKind(sides[i])), *spaces[i], options,
                          DiagnoseWordSpace(*spaces[i], options), response->add_sides());
     }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status WordBridgeService::ExportVectors(grpc::ServerContext* context, const v1::ExportVectorsRequest* request,
+                                              grpc::ServerWriter<v1::ExportVectorsResponse>* writer) {
+  return Handle("ExportVectors", context, [&] {
+    auto bundle = Resolve(request->model(), request->version());
+    const Side side = SideFromProto(request->side());
+    if (request->restrict_vocab() < 0) throw InvalidArgumentError("restrict_vocab must not be negative");
+    const auto kind = KindFromProto(request->vector_kind());
+    const WordSpace& space = bundle->Words(side, kind);
+    const int64_t total =
+        request->restrict_vocab() > 0 ? std::min<int64_t>(request->restrict_vocab(), space.size()) : space.size();
+    // At most export_words_per_message words and about 4 MiB of numbers per message, far below any
+    // message limit.
+    const int64_t per_message = std::clamp<int64_t>((int64_t{1} << 20) / std::max<int64_t>(1, space.dimension()), 1,
+                                                    std::max(1, limits_.export_words_per_message));
+    v1::ExportVectorsResponse message;
+    message.set_model(bundle->name());
+    message.set_version(bundle->version());
+    message.set_vector_kind(VectorKindName(kind.value_or(bundle->DefaultVectorKind(side))));
+    message.set_dimension(static_cast<int32_t>(space.dimension()));
+    message.set_total_words(total);
+    message.set_counted(bundle->HasCountedWords(side));
+    int64_t next = 0;
+    do {
+      for (const int64_t end = std::min(total, next + per_message); next < end; ++next) {
+        auto* out = message.add_words();
+        out->set_word(space.words().word(next));
+        out->set_count(space.words().count(next));
+        const auto row = space.Row(next);
+        out->mutable_vector()->Add(row.begin(), row.end());
+      }
+      if (context->IsCancelled() || !writer->Write(message)) {
+        return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away during the export");
+      }
+      message.Clear();
+    } while (next < total);
     return grpc::Status::OK;
   });
 }

@@ -23,6 +23,8 @@ struct ServiceLimits {
   // Neighbours per NearestWords query, and queries per batched NearestWords request.
   int max_k = 1000;
   int max_queries = 1024;
+  // Words per ExportVectors message (fewer when the vectors are wide: about 4 MiB of numbers at most).
+  int export_words_per_message = 1000;
   // Inline pairs per Train request (larger corpora go through the data directory).
   int max_inline_pairs = 1000000;
   // Estimated training memory of one Train request's model (weights, gradients, Adam's moments and a
@@ -66,6 +68,8 @@ class WordBridgeService final : public v1::WordBridge::Service {
                                 v1::NearestSentencesResponse* response) override;
   grpc::Status InspectEmbeddings(grpc::ServerContext* context, const v1::InspectEmbeddingsRequest* request,
                                  v1::InspectEmbeddingsResponse* response) override;
+  grpc::Status ExportVectors(grpc::ServerContext* context, const v1::ExportVectorsRequest* request,
+                             grpc::ServerWriter<v1::ExportVectorsResponse>* writer) override;
   grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
   grpc::Status WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
@@ -109,8 +113,12 @@ class WordBridgeService final : public v1::WordBridge::Service {
 
   // The bundle a request names; FAILED_PRECONDITION while its first version is still training.
   std::shared_ptr<const ModelBundle> Resolve(const std::string& model, const std::string& version) const;
-  // A path under the data directory; INVALID_ARGUMENT for anything that escapes it.
-  std::string DataPath(const std::string& relative) const;
+  // A path under the data directory; INVALID_ARGUMENT for anything that escapes it. `what` names it in
+  // messages ("corpus path", "source vectors path").
+  std::string DataPath(const std::string& relative, const std::string& what = "corpus path") const;
+  // A Train request's vector file for one side, resolved under the data directory, its dimension checked
+  // against the model's embed_dim (its first row is read); empty when none is given.
+  std::string VectorsPath(const std::string& relative, const char* side, int64_t embed_dim) const;
   // Turns a Corpus message into a reader that runs on the job's thread.
   std::function<std::vector<SentencePair>(CorpusReport*)> CorpusReader(const v1::Corpus& corpus,
                                                                        const std::string& what) const;

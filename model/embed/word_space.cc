@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "model/common/errors.h"
+#include "model/embed/vector_io.h"
 
 namespace wordbridge {
 namespace {
@@ -198,6 +199,14 @@ std::pair<std::string, float> WordSpace::DoesntMatch(const std::vector<std::stri
   auto cosines = stacked.matmul(mean);
   const int64_t odd = cosines.argmin().item<int64_t>();
   return {words[odd], cosines[odd].item<float>()};
+}
+
+void WriteWord2VecText(const WordSpace& space, std::ostream& out) {
+  Word2VecTextWriter writer(out, space.size(), space.dimension());
+  for (int64_t w = 0; w < space.size(); ++w) {
+    const auto row = space.Row(w);
+    writer.Add(space.words().word(w), row.data(), static_cast<int64_t>(row.size()));
+  }
 }
 
 }  // namespace wordbridge

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -99,5 +100,9 @@ class WordSpace {
   std::unique_ptr<EmbeddingIndex> index_;
   std::string description_;  // "source input" etc., for messages
 };
+
+// Writes every word of `space` (most frequent first) with its vector as word2vec text
+// (Word2VecTextWriter, model/embed/vector_io.h).
+void WriteWord2VecText(const WordSpace& space, std::ostream& out);
 
 }  // namespace wordbridge

@@ -335,7 +335,14 @@ void TrainingJobs::Run(std::shared_ptr<TrainingJob> job, JobSpec spec) {
     started.training_pairs = report.kept;
     started.skipped_pairs = report.skipped();
     started.message = "corpus: " + report.Summary() + "; dev pairs: " + std::to_string(dev.size());
-    job->Push(started);
+    // With vectors to import, the message waits for their counts (known once the vocabularies are built).
+    const bool importing = !o.source_vectors.empty() || !o.target_vectors.empty();
+    if (!importing) job->Push(started);
+    auto on_prepared = [&](const std::string& note) {
+      if (!importing) return;
+      if (!note.empty()) started.message += "; " + note;
+      job->Push(started);
+    };
     Save(job->Update([&](JobRecord& r) { r.training_pairs = report.kept; }));
     auto on_epoch = [&](const EpochProgress& p) {
       JobProgress msg;
@@ -360,7 +367,7 @@ void TrainingJobs::Run(std::shared_ptr<TrainingJob> job, JobSpec spec) {
       }
       Report(spec.model, p);
     };
-    auto result = TrainModel(spec.config, corpus, dev, spec.options, report, on_epoch, &job->stop_);
+    auto result = TrainModel(spec.config, corpus, dev, spec.options, report, on_epoch, &job->stop_, on_prepared);
     ThrowIfStopped(&job->stop_);  // cancelled after the last epoch: still nothing is published
     auto bundle = store_->Publish(spec.model, std::move(result.parts));
     JobProgress done;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <sstream>
+#include <tuple>
 
 #include "model/common/errors.h"
 #include "model/common/file_util.h"
@@ -44,6 +45,24 @@ void Restore(Seq2SeqNet& net, const std::vector<torch::Tensor>& snapshot) {
   torch::NoGradGuard no_grad;
   auto params = net.parameters();
   for (size_t i = 0; i < params.size(); ++i) params[i].copy_(snapshot[i]);
+}
+
+// A side's vector file read and copied into its embedding table; the line that reports it.
+std::string ImportVectors(const std::string& path, const char* side, const Vocabulary& vocab, torch::Tensor table,
+                          std::map<std::string, double>* metrics) {
+  const WordVectors vectors = ReadWordVectorsFile(path);
+  if (vectors.dimension != table.size(1)) {
+    throw InvalidArgumentError(std::string(side) + " vectors " + std::filesystem::path(path).filename().string() +
+                               " have " + std::to_string(vectors.dimension) + " dimensions; the model's embed_dim is " +
+                               std::to_string(table.size(1)));
+  }
+  const int64_t matched = CopyMatchingVectors(vectors, vocab, table);
+  const int64_t tokens = vocab.size() - Vocabulary::kNumSpecial;
+  (*metrics)[std::string(side) + "_vectors_matched"] = static_cast<double>(matched);
+  (*metrics)[std::string(side) + "_vectors_tokens"] = static_cast<double>(tokens);
+  (*metrics)[std::string(side) + "_vectors_words"] = static_cast<double>(vectors.size());
+  return std::string(side) + " vectors: " + std::to_string(matched) + " of " + std::to_string(tokens) +
+         " tokens matched (" + std::to_string(vectors.size()) + " words in the file)";
 }
 
 void SaveCheckpoint(Seq2SeqNet& net, const std::string& dir) {
@@ -109,6 +128,18 @@ TrainingOptions TrainingOptions::ForArchitecture(const std::string& architecture
   return options;
 }
 
+int64_t CopyMatchingVectors(const WordVectors& vectors, const Vocabulary& vocab, torch::Tensor table) {
+  torch::NoGradGuard no_grad;
+  int64_t matched = 0;
+  for (int64_t id = Vocabulary::kNumSpecial; id < vocab.size(); ++id) {
+    const int64_t row = vectors.Find(TokenWord(vocab.Token(id)));
+    if (row < 0) continue;
+    table[id].copy_(torch::from_blob(const_cast<float*>(vectors.row(row)), {vectors.dimension}, torch::kFloat32));
+    ++matched;
+  }
+  return matched;
+}
+
 int64_t TrainingOptions::MaxBatchTargetTokens() const {
   const int64_t longest = max_sentence_tokens + 1;
   return batch_tokens > 0 ? std::max<int64_t>(batch_tokens, longest) : static_cast<int64_t>(batch_size) * longest;
@@ -145,7 +176,8 @@ double EvaluateBleu(const ModelBundle& bundle, const std::vector<SentencePair>& 
 
 TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& train,
                           const std::vector<SentencePair>& dev, const TrainingOptions& options,
-                          CorpusReport report, const EpochCallback& on_epoch, const StopToken* stop) {
+                          CorpusReport report, const EpochCallback& on_epoch, const StopToken* stop,
+                          const PreparedCallback& on_prepared) {
   config.Validate();
   options.Validate();
   if (train.empty()) throw InvalidArgumentError("the training corpus has no usable pairs (" + report.Summary() + ")");
@@ -207,6 +239,24 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
   torch::manual_seed(options.seed);
   auto net = CreateNetwork(config);
   if (options.init_range > 0) InitializeUniform(*net, options.init_range);
+  // Imported vectors replace the drawn rows of the tokens they match; frozen tables get no gradient.
+  std::map<std::string, double> import_metrics;
+  std::string prepared;
+  for (const auto& [path, side, vocab, table] :
+       {std::tuple{options.source_vectors, "source", &source_vocab, net->source_embedding()},
+        std::tuple{options.target_vectors, "target", &target_vocab, net->target_embedding()}}) {
+    if (path.empty()) continue;
+    prepared += (prepared.empty() ? "" : "; ") + ImportVectors(path, side, *vocab, table, &import_metrics);
+    ThrowIfStopped(stop);
+  }
+  if (options.freeze_source_embeddings) net->source_embedding().set_requires_grad(false);
+  if (options.freeze_target_embeddings) net->target_embedding().set_requires_grad(false);
+  if (options.freeze_source_embeddings || options.freeze_target_embeddings) {
+    prepared += std::string(prepared.empty() ? "" : "; ") + "frozen embeddings:" +
+                (options.freeze_source_embeddings ? " source" : "") + (options.freeze_target_embeddings ? " target" : "") +
+                (options.freeze_target_embeddings && config.tie_embeddings ? " (tied: the output layer's weights too)" : "");
+  }
+  if (on_prepared) on_prepared(prepared);
   const bool mixed_precision = options.mixed_precision && FastBf16MatmulAvailable();
   net->SetMixedPrecision(mixed_precision);
   net->train();
@@ -323,7 +373,10 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
                    {"shortlist_seconds", shortlist_seconds},
                    {"word_tables_seconds", words_seconds}};
   if (best_bleu >= 0) parts.metrics["dev_bleu"] = best_bleu;
+  parts.metrics.insert(import_metrics.begin(), import_metrics.end());
   parts.training = options.Settings();
+  if (options.freeze_source_embeddings) parts.training["freeze_source_embeddings"] = 1;
+  if (options.freeze_target_embeddings) parts.training["freeze_target_embeddings"] = 1;
   parts.training["mixed_precision"] = mixed_precision ? 1.0 : 0.0;  // what ran, not what was asked
   result.parts = std::move(parts);
   result.report = report;

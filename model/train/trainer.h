@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/common/cancellation.h"
+#include "model/embed/vector_io.h"
 #include "model/store/model_bundle.h"
 #include "model/train/corpus.h"
 
@@ -66,6 +67,14 @@ struct TrainingOptions {
   std::string index_kind;
   // If set, the weights are saved here after every epoch (checkpoint.pt).
   std::string checkpoint_dir;
+  // Word vectors (word2vec text or GloVe; model/embed/vector_io.h) that initialise a side's embedding
+  // table once it is drawn: every token whose text, without SentencePiece's word-start mark, is a
+  // word of the file starts from that word's vector. The file's dimension must be embed_dim
+  // (InvalidArgumentError before training). Empty = none.
+  std::string source_vectors, target_vectors;
+  // The side's embedding table gets no gradient: it keeps its initial values. A target table tied to
+  // the output layer is the output layer's weight, which is then frozen too.
+  bool freeze_source_embeddings = false, freeze_target_embeddings = false;
 
   void Validate() const;  // throws InvalidArgumentError
   // The most target tokens one batch can hold (token batches: their cap, or one sentence of the
@@ -98,13 +107,22 @@ struct TrainingResult {
 };
 
 using EpochCallback = std::function<void(const EpochProgress&)>;
+// Called once, after the vocabularies and the network are made and before the first step, with what
+// was done beyond the usual (vectors imported: "source vectors: 812 of 1000 tokens matched ..."; empty
+// when nothing was).
+using PreparedCallback = std::function<void(const std::string&)>;
 
 // Trains a model on `train` (and measures on `dev`, which may be empty). `report` carries the counts of
-// reading the corpus and is extended. Throws InvalidArgumentError on unusable data, CancelledError /
-// DeadlineExceededError when `stop` says so.
+// reading the corpus and is extended. Throws InvalidArgumentError on unusable data (and on a vector file
+// that is malformed or of another dimension), CancelledError / DeadlineExceededError when `stop` says so.
 TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& train,
                           const std::vector<SentencePair>& dev, const TrainingOptions& options,
-                          CorpusReport report, const EpochCallback& on_epoch, const StopToken* stop);
+                          CorpusReport report, const EpochCallback& on_epoch, const StopToken* stop,
+                          const PreparedCallback& on_prepared = nullptr);
+
+// Copies `vectors`' rows into `table` [vocabulary, dim] for each token of `vocab` (special tokens
+// excepted) whose TokenWord is a word of the file; returns how many were copied.
+int64_t CopyMatchingVectors(const WordVectors& vectors, const Vocabulary& vocab, torch::Tensor table);
 
 // Greedy-decodes `pairs` sources and scores them against their targets.
 double EvaluateBleu(const ModelBundle& bundle, const std::vector<SentencePair>& pairs, int beam_size = 1);

@@ -172,6 +172,17 @@ TEST(WordSpaceTest, Word2VecTextHoldsEveryWordAndVector) {
   for (auto& v : first) in >> v;
   auto row = s.space->Row(0);
   for (int64_t i = 0; i < d; ++i) EXPECT_NEAR(first[i], row[i], 1e-5 * std::max(1.0f, std::abs(row[i])));
+
+  // The reader gives back every word and vector (within %.6g's six digits).
+  std::istringstream again(out.str());
+  const auto vectors = ReadWordVectors(again, "royal.vec");
+  ASSERT_EQ(vectors.size(), s.space->size());
+  ASSERT_EQ(vectors.dimension, s.space->dimension());
+  for (int64_t w = 0; w < vectors.size(); ++w) {
+    EXPECT_EQ(vectors.words[w], s.space->words().word(w));
+    const auto expected = s.space->Row(w);
+    for (int64_t i = 0; i < d; ++i) EXPECT_NEAR(vectors.row(w)[i], expected[i], 5e-6 * std::abs(expected[i]) + 1e-30);
+  }
 }
 
 TEST(WordTablesTest, ATrainedVersionKeepsWordListsAndStateAveragesThroughSaveAndLoad) {

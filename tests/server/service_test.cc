@@ -12,8 +12,10 @@
 #include <fstream>
 #include <thread>
 
+#include "client/vector_export.h"
 #include "client/wordbridge_client.h"
 #include "model/embed/diagnostics.h"
+#include "model/embed/vector_io.h"
 #include "model/embed/word_tables.h"
 #include "model/nn/mixed_precision.h"
 #include "model/jobs/training_jobs.h"
@@ -51,6 +53,7 @@ class ServiceTest : public ::testing::Test {
     jobs_ = new TrainingJobs(store_, 1, nullptr, 1, metrics_);
     ServiceLimits limits;
     limits.max_sentences = 8;
+    limits.export_words_per_message = 7;  // the toy's 18 target words come in three messages
     service_ = new WordBridgeService(store_, jobs_, engine_, (*root_ / "data").string(), limits, metrics_);
     no_data_service_ = new WordBridgeService(store_, jobs_, engine_, "", limits);
     grpc::EnableDefaultHealthCheckService(true);
@@ -1122,6 +1125,274 @@ TEST_F(ServiceTest, ListJobsShowsFinishedJobsNewestFirst) {
   EXPECT_EQ(jobs.jobs(1).version(), "1");
   ASSERT_TRUE(Client().ListJobs("", &jobs).ok());
   EXPECT_GE(jobs.jobs_size(), 2);
+}
+
+// ExportVectors to the end: its messages and status.
+grpc::Status Export(WordBridgeClient client, const v1::ExportVectorsRequest& request,
+                    std::vector<v1::ExportVectorsResponse>* messages) {
+  return client.ExportVectors(request, [&](const v1::ExportVectorsResponse& m) { messages->push_back(m); });
+}
+
+TEST_F(ServiceTest, ExportVectorsStreamsEveryWordOnceInOrderWithCounts) {
+  PublishCountedWords(store_);
+  v1::ExportVectorsRequest request;
+  request.set_model("counted");
+  request.set_side(v1::TARGET);
+  std::vector<v1::ExportVectorsResponse> messages;
+  auto status = Export(Client(), request, &messages);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(messages.size(), 3u);  // 7 + 7 + 4 words
+  EXPECT_EQ(messages[0].model(), "counted");
+  EXPECT_FALSE(messages[0].version().empty());
+  EXPECT_EQ(messages[0].vector_kind(), "input");
+  EXPECT_EQ(messages[0].total_words(), 18);
+  EXPECT_TRUE(messages[0].counted());
+  EXPECT_EQ(messages[1].total_words(), 0);  // the header fields come once
+  auto bundle = store_->Get("counted", "");
+  const WordSpace& space = bundle->Words(Side::kTarget);
+  EXPECT_EQ(messages[0].dimension(), space.dimension());
+  int64_t next = 0;
+  for (const auto& m : messages) {
+    for (const auto& w : m.words()) {
+      ASSERT_LT(next, space.size());
+      EXPECT_EQ(w.word(), space.words().word(next));
+      EXPECT_EQ(w.count(), space.words().count(next));
+      if (next > 0) EXPECT_LE(w.count(), space.words().count(next - 1));  // most frequent first
+      const auto row = space.Row(next);
+      ASSERT_EQ(w.vector_size(), static_cast<int>(row.size()));
+      for (size_t i = 0; i < row.size(); ++i) EXPECT_EQ(w.vector(static_cast<int>(i)), row[i]);
+      ++next;
+    }
+  }
+  EXPECT_EQ(next, 18);
+
+  request.set_restrict_vocab(3);
+  messages.clear();
+  ASSERT_TRUE(Export(Client(), request, &messages).ok());
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].total_words(), 3);
+  ASSERT_EQ(messages[0].words_size(), 3);
+  EXPECT_EQ(messages[0].words(0).word(), "is");
+  EXPECT_EQ(messages[0].words(0).count(), 3);
+}
+
+TEST_F(ServiceTest, ExportVectorsErrorsAsTheOtherWordRpcs) {
+  PublishCountedWords(store_);
+  auto code = [&](const std::function<void(v1::ExportVectorsRequest*)>& edit) {
+    v1::ExportVectorsRequest request;
+    request.set_model("counted");
+    request.set_side(v1::TARGET);
+    edit(&request);
+    std::vector<v1::ExportVectorsResponse> messages;
+    auto status = Export(Client(), request, &messages);
+    if (!status.ok()) EXPECT_TRUE(messages.empty());
+    return status.error_code();
+  };
+  EXPECT_EQ(code([](auto*) {}), StatusCode::OK);
+  EXPECT_EQ(code([](auto* r) { r->set_vector_kind("bogus"); }), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(code([](auto* r) { r->set_side(v1::SOURCE); r->set_vector_kind("contextual"); }),
+            StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(code([](auto* r) { r->set_side(v1::SOURCE); r->set_vector_kind("output"); }),
+            StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(code([](auto* r) { r->set_restrict_vocab(-1); }), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(code([](auto* r) { r->set_model("no-such-model"); }), StatusCode::NOT_FOUND);
+  EXPECT_EQ(code([](auto* r) { r->set_version("999"); }), StatusCode::NOT_FOUND);
+  EXPECT_EQ(code([](auto* r) { r->clear_model(); }), StatusCode::INVALID_ARGUMENT);
+}
+
+// The counted toy's target words exported as word2vec text to `file`, the way `wordbridge export`
+// writes them; returns the path.
+std::string ExportCountedTargets(ModelStore* store, WordBridgeClient& client, const fs::path& file,
+                                 ExportSummary* summary) {
+  PublishCountedWords(store);
+  v1::ExportVectorsRequest request;
+  request.set_model("counted");
+  request.set_side(v1::TARGET);
+  const std::string path = file.string();
+  auto status = ExportVectorsToFile(client, request, ExportFormat::kWord2Vec, path, summary);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return path;
+}
+
+TEST_F(ServiceTest, ExportedFilesReadBackAsTheServedVectors) {
+  auto client = Client();
+  ExportSummary summary;
+  const std::string w2v = ExportCountedTargets(store_, client, *root_ / "export.vec", &summary);
+  v1::ExportVectorsRequest request;
+  request.set_model("counted");
+  request.set_side(v1::TARGET);
+  EXPECT_EQ(summary.words, 18);
+  EXPECT_TRUE(summary.metadata_path.empty());
+  EXPECT_FALSE(fs::exists(w2v + ".partial"));
+  const auto vectors = ReadWordVectorsFile(w2v);
+  const WordSpace& space = store_->Get("counted", "")->Words(Side::kTarget);
+  ASSERT_EQ(vectors.size(), space.size());
+  EXPECT_TRUE(vectors.had_header);
+  for (int64_t w = 0; w < space.size(); ++w) {
+    EXPECT_EQ(vectors.words[w], space.words().word(w));
+    const auto row = space.Row(w);
+    for (int64_t i = 0; i < vectors.dimension; ++i) {
+      EXPECT_NEAR(vectors.row(w)[i], row[i], 5e-6 * std::max(1e-3f, std::abs(row[i])));
+    }
+  }
+  // TensorBoard projector: vectors.tsv and metadata.tsv next to it, rows in the same order.
+  fs::create_directories(*root_ / "projector");
+  const std::string tsv = (*root_ / "projector" / "vectors.tsv").string();
+  ExportSummary projector;
+  ASSERT_TRUE(ExportVectorsToFile(client, request, ExportFormat::kProjectorTsv, tsv, &projector).ok());
+  EXPECT_EQ(projector.metadata_path, (*root_ / "projector" / "metadata.tsv").string());
+  std::ifstream metadata(projector.metadata_path), numbers(tsv);
+  std::string line;
+  ASSERT_TRUE(std::getline(metadata, line));
+  EXPECT_EQ(line, "word\tcount");
+  for (int64_t w = 0; w < space.size(); ++w) {
+    ASSERT_TRUE(std::getline(metadata, line));
+    EXPECT_EQ(line, space.words().word(w) + "\t" + std::to_string(space.words().count(w)));
+    ASSERT_TRUE(std::getline(numbers, line));
+    EXPECT_EQ(std::count(line.begin(), line.end(), '\t'), space.dimension() - 1);
+  }
+  EXPECT_FALSE(std::getline(metadata, line));
+  EXPECT_EQ(ProjectorMetadataPath("out/target.tsv"), "out/target.metadata.tsv");
+  EXPECT_EQ(ProjectorMetadataPath("en-vectors.tsv"), "en-metadata.tsv");
+
+  // A failed export leaves no file behind.
+  request.set_vector_kind("bogus");
+  const std::string failed = (*root_ / "failed.vec").string();
+  EXPECT_EQ(ExportVectorsToFile(client, request, ExportFormat::kWord2Vec, failed, &summary).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+  EXPECT_FALSE(fs::exists(failed));
+  EXPECT_FALSE(fs::exists(failed + ".partial"));
+}
+
+// Runs `command` and returns its standard output; sets *exit_code.
+std::string RunCommand(const std::string& command, int* exit_code) {
+  std::string output;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    *exit_code = -1;
+    return output;
+  }
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
+  *exit_code = pclose(pipe);
+  return output;
+}
+
+TEST_F(ServiceTest, GensimLoadsTheExportAndFindsTheSameNearestWords) {
+  int code = 0;
+  RunCommand("/usr/bin/python3 -c 'import gensim' 2>/dev/null", &code);
+  if (code != 0) GTEST_SKIP() << "python3-gensim is not installed (/usr/bin/python3 cannot import gensim)";
+  auto client = Client();
+  ExportSummary summary;
+  const std::string path = ExportCountedTargets(store_, client, *root_ / "gensim.vec", &summary);
+  const std::string script = (*root_ / "neighbours.py").string();
+  std::ofstream(script) << "import sys\n"
+                           "from gensim.models import KeyedVectors\n"
+                           "kv = KeyedVectors.load_word2vec_format(sys.argv[1], binary=False)\n"
+                           "for word in kv.index_to_key:\n"
+                           "    best, score = kv.most_similar(word, topn=1)[0]\n"
+                           "    print(f'{word}\\t{best}\\t{score:.6f}')\n";
+  const std::string output = RunCommand("/usr/bin/python3 " + script + " " + path, &code);
+  ASSERT_EQ(code, 0) << output;
+  std::map<std::string, std::string> gensim_best;
+  std::istringstream lines(output);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const auto tab = line.find('\t'), second = line.find('\t', tab + 1);
+    gensim_best[line.substr(0, tab)] = line.substr(tab + 1, second - tab - 1);
+  }
+  ASSERT_EQ(gensim_best.size(), 18u) << output;
+  int compared = 0;
+  for (const auto& [word, best] : gensim_best) {
+    v1::NearestWordsRequest nearest;
+    nearest.set_model("counted");
+    nearest.set_side(v1::TARGET);
+    nearest.set_word(word);
+    nearest.set_k(2);
+    v1::NearestWordsResponse response;
+    ASSERT_TRUE(client.NearestWords(nearest, &response).ok());
+    ASSERT_EQ(response.neighbors_size(), 2);
+    // A near tie may fall either way after the text format's rounding: only clear winners count.
+    if (response.neighbors(0).score() - response.neighbors(1).score() < 1e-4) continue;
+    EXPECT_EQ(best, response.neighbors(0).word()) << word;
+    ++compared;
+  }
+  EXPECT_GE(compared, 12);
+}
+
+TEST_F(ServiceTest, TrainStartsFromImportedVectorsAndFreezesThem) {
+  // Vectors for three target words of the toy corpus and one it lacks, 8 dimensions like the model.
+  const std::vector<std::string> words = {"love", "learning", "good", "zebra"};
+  std::ofstream file(*root_ / "data" / "target.vec");
+  file << words.size() << " 8\n";
+  std::map<std::string, std::vector<float>> expected;
+  for (size_t w = 0; w < words.size(); ++w) {
+    file << words[w];
+    for (int i = 0; i < 8; ++i) {
+      const float v = 0.125f * static_cast<float>(i + 1) * (w % 2 ? -1.0f : 1.0f) + 0.5f * static_cast<float>(w);
+      expected[words[w]].push_back(v);
+      file << ' ' << v;
+    }
+    file << '\n';
+  }
+  file.close();
+  v1::TrainRequest request = ToyTrainRequest("imported", 3);
+  request.mutable_config()->set_embed_dim(8);
+  request.mutable_options()->set_target_vectors("target.vec");
+  request.mutable_options()->set_freeze_target_embeddings(true);
+  std::vector<v1::TrainProgress> messages;
+  auto status = Train(request, &messages);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // The first message after the job's acceptance carries the corpus and the counts.
+  ASSERT_GE(messages.size(), 2u);
+  EXPECT_EQ(messages[1].stage(), v1::TrainProgress::STARTED);
+  EXPECT_NE(messages[1].message().find("target vectors: 3 of "), std::string::npos) << messages[1].message();
+  EXPECT_NE(messages[1].message().find("frozen embeddings: target"), std::string::npos) << messages[1].message();
+
+  auto bundle = store_->Get("imported", "");
+  EXPECT_EQ(bundle->metrics().at("target_vectors_matched"), 3);
+  EXPECT_EQ(bundle->metrics().at("target_vectors_tokens"),
+            bundle->vocabulary(Side::kTarget).size() - Vocabulary::kNumSpecial);
+  EXPECT_EQ(bundle->training().at("freeze_target_embeddings"), 1);
+  // Frozen: after three epochs the rows are still the file's vectors.
+  for (const std::string word : {"love", "learning", "good"}) {
+    v1::GetEmbeddingRequest embedding;
+    embedding.set_model("imported");
+    embedding.set_side(v1::TARGET);
+    embedding.set_pieces(true);
+    embedding.set_word(word);
+    v1::GetEmbeddingResponse response;
+    ASSERT_TRUE(Client().GetEmbedding(embedding, &response).ok());
+    ASSERT_TRUE(response.in_vocabulary()) << word;
+    ASSERT_EQ(response.vector_size(), 8);
+    for (int i = 0; i < 8; ++i) EXPECT_FLOAT_EQ(response.vector(i), expected[word][i]) << word << " " << i;
+  }
+}
+
+TEST_F(ServiceTest, TrainRefusesBadVectorFiles) {
+  std::ofstream(*root_ / "data" / "three.vec") << "love 1 2 3\n";
+  std::ofstream(*root_ / "data" / "broken.vec") << "love 1 2 3 4 5 6 7 8\nlearning 1 2 x 4 5 6 7 8\n";
+  std::ofstream(*root_ / "secret.vec") << "love 1 2 3 4 5 6 7 8\n";
+  auto train = [&](const std::string& path, std::string* message = nullptr) {
+    v1::TrainRequest request = ToyTrainRequest("vectors-refused", 1);
+    request.mutable_config()->set_embed_dim(8);
+    request.mutable_options()->set_source_vectors(path);
+    auto status = Train(request);
+    if (message) *message = status.error_message();
+    return status.error_code();
+  };
+  std::string message;
+  EXPECT_EQ(train("three.vec", &message), StatusCode::INVALID_ARGUMENT);  // 3 dimensions, embed_dim 8
+  EXPECT_NE(message.find("embed_dim is 8"), std::string::npos) << message;
+  EXPECT_EQ(train("../secret.vec"), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(train("sub/../../secret.vec"), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(train((*root_ / "secret.vec").string()), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(train("missing.vec"), StatusCode::NOT_FOUND);
+  // Malformed past its first row: the job reads the whole file and fails naming the line.
+  EXPECT_EQ(train("broken.vec", &message), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(message.find("broken.vec, line 2"), std::string::npos) << message;
+  EXPECT_FALSE(store_->Has("vectors-refused"));
 }
 
 TEST_F(ServiceTest, HealthIsServing) {
