@@ -20,6 +20,14 @@ torch::Tensor Normalise(const torch::Tensor& rows) {
 
 }  // namespace
 
+std::vector<int64_t> KnownTokenIds(const std::string& word, const Tokenizer& tokenizer, const Vocabulary& vocab) {
+  std::vector<int64_t> ids;
+  for (int64_t id : vocab.Encode(tokenizer.Tokenize(word))) {
+    if (!Vocabulary::IsSpecial(id)) ids.push_back(id);
+  }
+  return ids;
+}
+
 const char* VectorKindName(VectorKind kind) { return kVectorKindNames[static_cast<int>(kind)]; }
 
 VectorKind ParseVectorKind(const std::string& name) {
@@ -34,10 +42,7 @@ torch::Tensor WordSpace::ComposeAll(const WordList& words, const torch::Tensor& 
   auto table = piece_table.detach().to(torch::kFloat32).contiguous();
   auto out = torch::zeros({words.size(), table.size(1)});
   for (int64_t w = 0; w < words.size(); ++w) {
-    std::vector<int64_t> ids;
-    for (int64_t id : vocab.Encode(tokenizer.Tokenize(words.word(w)))) {
-      if (!Vocabulary::IsSpecial(id)) ids.push_back(id);
-    }
+    const auto ids = KnownTokenIds(words.word(w), tokenizer, vocab);
     if (!ids.empty()) out[w] = table.index_select(0, torch::tensor(ids, torch::kInt64)).mean(0);
   }
   return out;
@@ -100,10 +105,7 @@ ResolvedWord WordSpace::Resolve(const std::string& word) const {
     return resolved;
   }
   // An unseen word is the mean of its known tokens' rows, as fastText composes out-of-vocabulary words.
-  std::vector<int64_t> ids;
-  for (int64_t id : vocab_->Encode(tokenizer_->Tokenize(word))) {
-    if (!Vocabulary::IsSpecial(id)) ids.push_back(id);
-  }
+  const auto ids = KnownTokenIds(word, *tokenizer_, *vocab_);
   torch::Tensor composed;
   if (!ids.empty()) composed = piece_table_.index_select(0, torch::tensor(ids, torch::kInt64)).mean(0);
   if (!composed.defined() || composed.norm().item<float>() == 0) {

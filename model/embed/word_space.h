@@ -31,6 +31,10 @@ VectorKind ParseVectorKind(const std::string& name);
 
 enum class AnalogyScoring { kCosAdd, kCosMul };
 
+// The token ids a word splits into, on its own, without <UNK> and the other special tokens: the rows a
+// word outside the list is composed from.
+std::vector<int64_t> KnownTokenIds(const std::string& word, const Tokenizer& tokenizer, const Vocabulary& vocab);
+
 struct WordHit {
   int64_t word = -1;  // index in the side's WordList
   float score = 0;

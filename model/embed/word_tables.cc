@@ -1,5 +1,7 @@
 #include "model/embed/word_tables.h"
 
+#include "model/embed/word_space.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <numeric>
@@ -125,11 +127,7 @@ class StateAccumulator {
 std::vector<std::vector<int64_t>> WordTokenIds(const WordList& list, const Tokenizer& tokenizer,
                                                const Vocabulary& vocab) {
   std::vector<std::vector<int64_t>> ids(list.size());
-  for (int64_t w = 0; w < list.size(); ++w) {
-    for (int64_t id : vocab.Encode(tokenizer.Tokenize(list.word(w)))) {
-      if (!Vocabulary::IsSpecial(id)) ids[w].push_back(id);
-    }
-  }
+  for (int64_t w = 0; w < list.size(); ++w) ids[w] = KnownTokenIds(list.word(w), tokenizer, vocab);
   return ids;
 }
 
