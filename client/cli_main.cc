@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iomanip>
@@ -109,6 +110,8 @@ struct TrainArgs {
   std::string bridge;  // "on", "off" or empty (the architecture's default)
   std::string source_vectors, target_vectors;  // under the server's data directory
   bool freeze_source = false, freeze_target = false;
+  // Local files larger than this are uploaded (UploadCorpus) instead of sent inline.
+  int64_t inline_limit_bytes = int64_t{16} << 20;
 };
 
 using ProgressCallback = std::function<void(const v1::TrainProgress&)>;
@@ -153,17 +156,62 @@ int PrintProgressUntilDone(const std::function<grpc::Status(const ProgressCallba
   return 0;
 }
 
+// Uploads the local file `path` under its content-addressed name (ContentAddressedUploadName), unless
+// the server holds it already; returns its path under the server's data directory. Throws on failure.
+std::string UploadLocalFile(WordBridgeClient& client, const std::string& path) {
+  const std::string name = wordbridge::ContentAddressedUploadName(path);
+  v1::UploadCorpusResponse response;
+  const auto status = client.UploadCorpus(path, name, false, &response);
+  if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+    std::cerr << path << ": already on the server as uploads/" << name << std::endl;
+  } else if (!status.ok()) {
+    throw std::runtime_error("uploading " + path + " failed (" + std::to_string(status.error_code()) +
+                             "): " + status.error_message());
+  } else {
+    std::cerr << path << ": uploaded as " << response.corpus().path() << " (" << response.corpus().bytes()
+              << " bytes, " << response.corpus().lines() << " lines)" << std::endl;
+  }
+  return status.ok() ? response.corpus().path() : "uploads/" + name;  // the server's uploads folder
+}
+
+bool LargerThan(const std::string& path, int64_t limit) {
+  std::error_code error;
+  const auto size = std::filesystem::file_size(path, error);
+  return !error && static_cast<int64_t>(size) > limit;
+}
+
+// Fills `corpus` from a local TSV: inline, or as an upload when the file is larger than `inline_limit`.
+void SetLocalTsv(WordBridgeClient& client, const std::string& path, int64_t inline_limit, v1::Corpus* corpus) {
+  if (LargerThan(path, inline_limit)) {
+    corpus->set_tsv_path(UploadLocalFile(client, path));
+  } else {
+    AddTsvPairs(path, corpus);
+  }
+}
+
+// The same for a local Moses-style pair of files (both uploaded when either is large).
+void SetLocalPair(WordBridgeClient& client, const std::string& source, const std::string& target,
+                  int64_t inline_limit, v1::Corpus* corpus) {
+  if (LargerThan(source, inline_limit) || LargerThan(target, inline_limit)) {
+    corpus->set_source_path(UploadLocalFile(client, source));
+    corpus->set_target_path(UploadLocalFile(client, target));
+  } else {
+    AddParallelPairs(source, target, corpus);
+  }
+}
+
 int RunTrain(WordBridgeClient& client, const TrainArgs& a) {
   v1::TrainRequest request;
   request.set_model(a.model);
-  if (!a.corpus.empty()) AddTsvPairs(a.corpus, request.mutable_corpus());
+  const int64_t limit = a.inline_limit_bytes;
+  if (!a.corpus.empty()) SetLocalTsv(client, a.corpus, limit, request.mutable_corpus());
   if (!a.server_corpus.empty()) request.mutable_corpus()->set_tsv_path(a.server_corpus);
   if (!a.server_source.empty()) request.mutable_corpus()->set_source_path(a.server_source);
   if (!a.server_target.empty()) request.mutable_corpus()->set_target_path(a.server_target);
-  if (!a.source.empty()) AddParallelPairs(a.source, a.target, request.mutable_corpus());
-  if (!a.dev.empty()) AddTsvPairs(a.dev, request.mutable_dev());
+  if (!a.source.empty()) SetLocalPair(client, a.source, a.target, limit, request.mutable_corpus());
+  if (!a.dev.empty()) SetLocalTsv(client, a.dev, limit, request.mutable_dev());
   if (!a.server_dev.empty()) request.mutable_dev()->set_tsv_path(a.server_dev);
-  if (!a.dev_source.empty()) AddParallelPairs(a.dev_source, a.dev_target, request.mutable_dev());
+  if (!a.dev_source.empty()) SetLocalPair(client, a.dev_source, a.dev_target, limit, request.mutable_dev());
   if (!a.server_dev_source.empty()) {
     request.mutable_dev()->set_source_path(a.server_dev_source);
     request.mutable_dev()->set_target_path(a.server_dev_target);
@@ -623,7 +671,9 @@ int main(int argc, char** argv) {
   TrainArgs train;
   auto* train_cmd = app.add_subcommand("train", "train a model and publish it on the server");
   train_cmd->add_option("--model", train.model, "model name")->required();
-  auto* corpus_opt = train_cmd->add_option("--corpus", train.corpus, "local TSV (source<TAB>target), sent inline");
+  auto* corpus_opt = train_cmd->add_option("--corpus", train.corpus,
+                                           "local TSV (source<TAB>target): sent inline, or uploaded when larger than "
+                                           "--inline-limit-bytes");
   auto* server_corpus_opt =
       train_cmd->add_option("--server-corpus", train.server_corpus, "TSV under the server's data directory");
   auto* source_opt = AddFilePair(train_cmd, "--source", &train.source, "local source side of a Moses-style pair",
@@ -676,6 +726,11 @@ int main(int argc, char** argv) {
   train_cmd->add_flag("--freeze-source", train.freeze_source, "train without updating the source embeddings");
   train_cmd->add_flag("--freeze-target", train.freeze_target,
                       "train without updating the target embeddings (tied: the output layer's weights too)");
+  train_cmd->add_option("--inline-limit-bytes", train.inline_limit_bytes,
+                        "local corpus and dev files larger than this are uploaded to the server's data directory "
+                        "(UploadCorpus, kept under a name with the file's checksum) instead of sent in the request")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   train_cmd->add_flag("--detach", train.detach,
                       "print the job id and exit; the job keeps running (follow it with `watch ID`)");
 
@@ -702,6 +757,17 @@ int main(int argc, char** argv) {
   delete_cmd->add_option("--model", versions_model, "model name")->required();
   delete_cmd->add_option("version", version_arg, "version to delete")->required();
   delete_cmd->add_flag("--force", force_delete, "also the serving or pinned version (the next newest then serves)");
+
+  std::string upload_file, upload_name;
+  bool upload_overwrite = false;
+  auto* upload_cmd = app.add_subcommand("upload", "send a corpus file to the server's data directory (uploads/)");
+  upload_cmd->add_option("file", upload_file, "local file")->required()->check(CLI::ExistingFile);
+  upload_cmd->add_option("--name", upload_name, "name on the server (default: the file's name and checksum)");
+  upload_cmd->add_flag("--overwrite", upload_overwrite, "replace an upload of that name");
+  auto* corpora_cmd = app.add_subcommand("corpora", "list the corpora uploaded to the server");
+  std::string delete_corpus_name;
+  auto* delete_corpus_cmd = app.add_subcommand("delete-corpus", "delete an uploaded corpus");
+  delete_corpus_cmd->add_option("name", delete_corpus_name, "upload name")->required();
 
   TranslateArgs tr;
   auto* translate_cmd = app.add_subcommand("translate", "translate sentences (arguments, --input FILE or stdin)");
@@ -888,6 +954,36 @@ int main(int argc, char** argv) {
                 << (response.serving_version().empty() ? "no version serves"
                                                         : "version " + response.serving_version() + " serves")
                 << "\n";
+      return 0;
+    }
+    if (upload_cmd->parsed()) {
+      const std::string name =
+          upload_name.empty() ? wordbridge::ContentAddressedUploadName(upload_file) : upload_name;
+      v1::UploadCorpusResponse response;
+      auto status = client.UploadCorpus(upload_file, name, upload_overwrite, &response);
+      if (!status.ok()) return Fail(status);
+      const auto& c = response.corpus();
+      std::cout << c.path() << "\t" << c.bytes() << " bytes\t" << c.lines() << " lines\tsha256 " << c.sha256()
+                << "\n";
+      return 0;
+    }
+    if (corpora_cmd->parsed()) {
+      v1::ListCorporaResponse response;
+      auto status = client.ListCorpora(&response);
+      if (!status.ok()) return Fail(status);
+      std::cout << std::left << std::setw(48) << "PATH" << std::setw(11) << "SIZE" << "MODIFIED (UTC)\n";
+      for (const auto& c : response.corpora()) {
+        std::cout << std::setw(48) << c.path() << std::setw(11) << Bytes(c.bytes())
+                  << UtcTime(static_cast<double>(c.modified_unix_seconds())) << "\n";
+      }
+      std::cout << Bytes(response.total_bytes()) << " of " << Bytes(response.max_total_bytes())
+                << " used; at most " << Bytes(response.max_file_bytes()) << " per file\n";
+      return 0;
+    }
+    if (delete_corpus_cmd->parsed()) {
+      auto status = client.DeleteCorpus(delete_corpus_name);
+      if (!status.ok()) return Fail(status);
+      std::cout << "deleted uploads/" << delete_corpus_name << "\n";
       return 0;
     }
     if (translate_cmd->parsed()) return RunTranslate(client, tr);

@@ -2,9 +2,14 @@
 
 #include <grpcpp/support/client_interceptor.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
+#include "model/common/sha256.h"
 #include "proto/credential_files.h"
 
 namespace wordbridge {
@@ -254,6 +259,73 @@ grpc::Status WordBridgeClient::Health(const std::string& service,
   auto result = health_->Check(&context, request, &response);
   *status = response.status();
   return result;
+}
+
+std::string ContentAddressedUploadName(const std::string& path) {
+  FileDigest digest;
+  try {
+    digest = Sha256OfFile(path);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(e.what());
+  }
+  const std::filesystem::path file(path);
+  std::string stem = file.stem().string(), extension = file.extension().string();
+  for (char& c : stem) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+  }
+  for (char& c : extension) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.') c = '_';
+  }
+  if (stem.empty() || stem.front() == '.') stem = "corpus" + stem;
+  stem = stem.substr(0, 120);
+  return stem + "-" + digest.sha256.substr(0, 16) + extension.substr(0, 20);
+}
+
+grpc::Status WordBridgeClient::UploadCorpus(const std::string& path, const std::string& name, bool overwrite,
+                                            v1::UploadCorpusResponse* response, size_t chunk_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  grpc::ClientContext context;
+  auto writer = stub_->UploadCorpus(&context, response);
+  Sha256 digest;
+  std::string chunk(std::max<size_t>(chunk_bytes, 1), '\0');
+  for (bool first = true;; first = false) {
+    in.read(&chunk[0], static_cast<std::streamsize>(chunk.size()));
+    const size_t got = static_cast<size_t>(in.gcount());
+    if (in.bad()) {
+      context.TryCancel();
+      writer->Finish();
+      throw std::runtime_error("reading " + path + " failed");
+    }
+    digest.Update(std::string_view(chunk.data(), got));
+    const bool last = got < chunk.size();  // the end of the file
+    v1::UploadCorpusRequest message;
+    if (first) {
+      message.set_name(name);
+      message.set_overwrite(overwrite);
+    }
+    message.set_chunk(chunk.data(), got);
+    if (last) message.set_sha256(digest.HexDigest());  // the checksum rides on the last message
+    if (!writer->Write(message) || last) break;
+  }
+  // A false Write means the server ended the call early (a limit, a name that exists); Finish says why.
+  writer->WritesDone();
+  return writer->Finish();
+}
+
+grpc::Status WordBridgeClient::ListCorpora(v1::ListCorporaResponse* response) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  return stub_->ListCorpora(&context, v1::ListCorporaRequest(), response);
+}
+
+grpc::Status WordBridgeClient::DeleteCorpus(const std::string& name) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::DeleteCorpusRequest request;
+  request.set_name(name);
+  v1::DeleteCorpusResponse response;
+  return stub_->DeleteCorpus(&context, request, &response);
 }
 
 }  // namespace wordbridge

@@ -49,6 +49,12 @@ std::shared_ptr<grpc::Channel> MakeChannel(const ChannelOptions& options);
 // an unreadable or empty file.
 std::string ResolveAuthToken(const std::string& token_file);
 
+// The upload name the CLI gives a local file: its name with the first 16 hex digits of its SHA-256
+// before the extension ("bible.tsv" -> "bible-0123456789abcdef.tsv"), so sending the same file again
+// finds it stored (ALREADY_EXISTS) and a changed file gets a new name. Characters an upload name may
+// not hold become '_'. Reads the whole file (std::runtime_error when it cannot).
+std::string ContentAddressedUploadName(const std::string& path);
+
 class WordBridgeClient {
  public:
   // `target` is HOST:PORT; plaintext, no token.
@@ -87,6 +93,14 @@ class WordBridgeClient {
                                  v1::SetServingVersionResponse* response);
   grpc::Status DeleteVersion(const std::string& model, const std::string& version, bool force,
                              v1::DeleteVersionResponse* response);
+  // Sends the local file `path` to the server as upload `name` (uploads/<name> under its data
+  // directory), in chunks of `chunk_bytes`, with the file's SHA-256 in the last message so the server
+  // stores it only if it arrived intact. No deadline: a large corpus may take minutes. A read error
+  // of the local file throws std::runtime_error.
+  grpc::Status UploadCorpus(const std::string& path, const std::string& name, bool overwrite,
+                            v1::UploadCorpusResponse* response, size_t chunk_bytes = size_t{1} << 20);
+  grpc::Status ListCorpora(v1::ListCorporaResponse* response);
+  grpc::Status DeleteCorpus(const std::string& name);
   // grpc.health.v1 Check of `service` ("" = the whole server).
   grpc::Status Health(const std::string& service, grpc::health::v1::HealthCheckResponse::ServingStatus* status);
 

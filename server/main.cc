@@ -60,6 +60,14 @@ int main(int argc, char** argv) {
                  "refuse Train requests whose model needs more memory to train than this, and stored "
                  "versions whose weights or files exceed it (0 = no limit; default: half the machine's memory)")
       ->capture_default_str();
+  app.add_option("--max-upload-bytes", options.limits.uploads.max_file_bytes,
+                 "largest corpus one UploadCorpus call may store, in bytes")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-upload-total-bytes", options.limits.uploads.max_total_bytes,
+                 "all uploaded corpora together (the data directory's uploads/), in bytes")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--index-kind", options.limits.default_index_kind,
                  "FAISS index of new versions' word searches when a Train request names none: flat, hnsw, sq8 "
                  "or ivf-pq (default: flat up to 100,000 words, hnsw above)")
@@ -72,7 +80,7 @@ int main(int argc, char** argv) {
                  "require client certificates signed by these CAs (PEM; mTLS; needs --tls-cert)");
   app.add_option("--auth-token-file", security.auth_token_file,
                  "require 'authorization: Bearer <token>' with this file's token for admin RPCs (Train, CancelJob, "
-                 "SetServingVersion, DeleteVersion); read once");
+                 "SetServingVersion, DeleteVersion, IndexSentences, UploadCorpus, DeleteCorpus); read once");
   app.add_flag("--auth-all", security.auth_all, "require the token for every RPC except grpc.health.v1");
   CLI11_PARSE(app, argc, argv);
   engine.compute_type = wordbridge::ParseComputeType(compute_type);

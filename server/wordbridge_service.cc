@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
 
 #include "model/nn/model_size.h"
 
@@ -34,6 +36,23 @@ void RequireModelName(const std::string& model) {
   if (model.empty()) throw InvalidArgumentError("request names no model");
 }
 
+void UploadedCorpusToProto(const UploadedCorpus& corpus, v1::UploadedCorpus* proto) {
+  proto->set_name(corpus.name);
+  proto->set_path(corpus.path);
+  proto->set_bytes(corpus.bytes);
+  proto->set_lines(corpus.lines);
+  proto->set_sha256(corpus.sha256);
+  proto->set_modified_unix_seconds(
+      std::chrono::duration_cast<std::chrono::seconds>(corpus.modified.time_since_epoch()).count());
+}
+
+void CheckSha256Hex(const std::string& hex) {
+  if (hex.empty()) return;
+  if (hex.size() != 64 || !std::all_of(hex.begin(), hex.end(), [](unsigned char c) { return std::isxdigit(c); })) {
+    throw InvalidArgumentError("sha256 must be 64 hexadecimal digits");
+  }
+}
+
 void RequireJobId(const std::string& id) {
   if (id.empty()) throw InvalidArgumentError("request names no job");
 }
@@ -56,7 +75,11 @@ WordBridgeService::WordBridgeService(ModelStore* store, TrainingJobs* jobs, Tran
       data_dir_(std::move(data_dir)),
       limits_(limits),
       metrics_(metrics),
-      access_(std::move(access)) {}
+      access_(std::move(access)) {
+  if (!data_dir_.empty() && fs::is_directory(data_dir_)) {
+    uploads_ = std::make_unique<CorpusUploads>(data_dir_, limits_.uploads);
+  }
+}
 
 template <typename Body>
 grpc::Status WordBridgeService::Handle(const char* method, grpc::ServerContext* context, Body&& body) {
@@ -116,6 +139,9 @@ std::string WordBridgeService::DataPath(const std::string& relative, const std::
   auto [root_end, full_it] = std::mismatch(root.begin(), root.end(), full.begin(), full.end());
   if (root_end != root.end() || full == root) {
     throw InvalidArgumentError(what + " '" + relative + "' is outside the server's data directory");
+  }
+  if (full.filename().string().rfind(".staging-", 0) == 0) {
+    throw InvalidArgumentError(what + " '" + relative + "' is an upload still being written");
   }
   if (!fs::is_regular_file(full)) throw NotFoundError("no file '" + relative + "' in the server's data directory");
   return full.string();
@@ -698,40 +724,45 @@ grpc::Status WordBridgeService::InspectEmbeddings(grpc::ServerContext* context,
 grpc::Status WordBridgeService::ExportVectors(grpc::ServerContext* context, const v1::ExportVectorsRequest* request,
                                               grpc::ServerWriter<v1::ExportVectorsResponse>* writer) {
   return Handle("ExportVectors", context, [&] {
-    auto bundle = Resolve(request->model(), request->version());
-    const Side side = SideFromProto(request->side());
-    if (request->restrict_vocab() < 0) throw InvalidArgumentError("restrict_vocab must not be negative");
-    const auto kind = KindFromProto(request->vector_kind());
-    const WordSpace& space = bundle->Words(side, kind);
-    const int64_t total =
-        request->restrict_vocab() > 0 ? std::min<int64_t>(request->restrict_vocab(), space.size()) : space.size();
-    // At most export_words_per_message words and about 4 MiB of numbers per message, far below any
-    // message limit.
-    const int64_t per_message = std::clamp<int64_t>((int64_t{1} << 20) / std::max<int64_t>(1, space.dimension()), 1,
-                                                    std::max(1, limits_.export_words_per_message));
-    v1::ExportVectorsResponse message;
-    message.set_model(bundle->name());
-    message.set_version(bundle->version());
-    message.set_vector_kind(VectorKindName(kind.value_or(bundle->DefaultVectorKind(side))));
-    message.set_dimension(static_cast<int32_t>(space.dimension()));
-    message.set_total_words(total);
-    message.set_counted(bundle->HasCountedWords(side));
-    int64_t next = 0;
-    do {
-      for (const int64_t end = std::min(total, next + per_message); next < end; ++next) {
-        auto* out = message.add_words();
-        out->set_word(space.words().word(next));
-        out->set_count(space.words().count(next));
-        const auto row = space.Row(next);
-        out->mutable_vector()->Add(row.begin(), row.end());
-      }
-      if (context->IsCancelled() || !writer->Write(message)) {
-        return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away during the export");
-      }
-      message.Clear();
-    } while (next < total);
-    return grpc::Status::OK;
+    return WriteExport(*request, [&](const v1::ExportVectorsResponse& message) {
+      return !context->IsCancelled() && writer->Write(message);
+    });
   });
+}
+
+grpc::Status WordBridgeService::WriteExport(const v1::ExportVectorsRequest& request,
+                                            const std::function<bool(const v1::ExportVectorsResponse&)>& write) {
+  auto bundle = Resolve(request.model(), request.version());
+  const Side side = SideFromProto(request.side());
+  if (request.restrict_vocab() < 0) throw InvalidArgumentError("restrict_vocab must not be negative");
+  const auto kind = KindFromProto(request.vector_kind());
+  const WordSpace& space = bundle->Words(side, kind);
+  const int64_t total =
+      request.restrict_vocab() > 0 ? std::min<int64_t>(request.restrict_vocab(), space.size()) : space.size();
+  // At most export_words_per_message words and about 4 MiB of numbers per message, far below any
+  // message limit.
+  const int64_t per_message = std::clamp<int64_t>((int64_t{1} << 20) / std::max<int64_t>(1, space.dimension()), 1,
+                                                  std::max(1, limits_.export_words_per_message));
+  v1::ExportVectorsResponse message;
+  message.set_model(bundle->name());
+  message.set_version(bundle->version());
+  message.set_vector_kind(VectorKindName(kind.value_or(bundle->DefaultVectorKind(side))));
+  message.set_dimension(static_cast<int32_t>(space.dimension()));
+  message.set_total_words(total);
+  message.set_counted(bundle->HasCountedWords(side));
+  int64_t next = 0;
+  do {
+    for (const int64_t end = std::min(total, next + per_message); next < end; ++next) {
+      auto* out = message.add_words();
+      out->set_word(space.words().word(next));
+      out->set_count(space.words().count(next));
+      const auto row = space.Row(next);
+      out->mutable_vector()->Add(row.begin(), row.end());
+    }
+    if (!write(message)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away during the export");
+    message.Clear();
+  } while (next < total);
+  return grpc::Status::OK;
 }
 
 grpc::Status WordBridgeService::ListModels(grpc::ServerContext* context, const v1::ListModelsRequest*,
@@ -850,6 +881,74 @@ grpc::Status WordBridgeService::DeleteVersion(grpc::ServerContext* context, cons
     const DeleteResult result = store_->DeleteVersion(request->model(), request->version(), request->force());
     response->set_serving_version(result.serving_version);
     response->set_pin_cleared(result.pin_cleared);
+    return grpc::Status::OK;
+  });
+}
+
+CorpusUploads& WordBridgeService::Uploads() const {
+  if (!uploads_) {
+    throw FailedPreconditionError(data_dir_.empty() ? "the server was started without --data-dir: it keeps no uploads"
+                                                    : "the server's data directory " + data_dir_ + " does not exist");
+  }
+  return *uploads_;
+}
+
+v1::UploadedCorpus WordBridgeService::ReceiveUpload(const std::function<bool(v1::UploadCorpusRequest*)>& next,
+                                                    const std::function<bool()>& cancelled) {
+  CorpusUploads& uploads = Uploads();
+  v1::UploadCorpusRequest message;
+  if (!next(&message)) throw InvalidArgumentError("an upload needs a first message naming the file");
+  CheckSha256Hex(message.sha256());
+  std::string sha256 = message.sha256();
+  const std::string name = message.name();
+  auto upload = uploads.Begin(name, message.overwrite());
+  upload->Append(message.chunk());
+  while (next(&message)) {
+    if (!message.name().empty() && message.name() != name) {
+      throw InvalidArgumentError("only the first message of an upload names the file ('" + name + "', then '" +
+                                 message.name().substr(0, CorpusUploads::kMaxNameBytes) + "')");
+    }
+    CheckSha256Hex(message.sha256());
+    if (!message.sha256().empty()) sha256 = message.sha256();
+    upload->Append(message.chunk());
+  }
+  // The stream also ends when the client cancels: then nothing may be stored.
+  if (cancelled()) throw CancelledError("the client cancelled the upload of '" + name + "'; nothing was stored");
+  v1::UploadedCorpus stored;
+  UploadedCorpusToProto(upload->Commit(sha256), &stored);
+  return stored;
+}
+
+grpc::Status WordBridgeService::UploadCorpus(grpc::ServerContext* context,
+                                             grpc::ServerReader<v1::UploadCorpusRequest>* reader,
+                                             v1::UploadCorpusResponse* response) {
+  return Handle("UploadCorpus", context, [&] {
+    *response->mutable_corpus() = ReceiveUpload([reader](v1::UploadCorpusRequest* message) { return reader->Read(message); },
+                                                [context] { return context->IsCancelled(); });
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status WordBridgeService::ListCorpora(grpc::ServerContext* context, const v1::ListCorporaRequest*,
+                                            v1::ListCorporaResponse* response) {
+  return Handle("ListCorpora", context, [&] {
+    const CorpusUploads& uploads = Uploads();
+    int64_t total = 0;
+    for (const auto& corpus : uploads.List()) {
+      UploadedCorpusToProto(corpus, response->add_corpora());
+      total += corpus.bytes;
+    }
+    response->set_total_bytes(total);
+    response->set_max_file_bytes(uploads.limits().max_file_bytes);
+    response->set_max_total_bytes(uploads.limits().max_total_bytes);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status WordBridgeService::DeleteCorpus(grpc::ServerContext* context, const v1::DeleteCorpusRequest* request,
+                                             v1::DeleteCorpusResponse*) {
+  return Handle("DeleteCorpus", context, [&] {
+    Uploads().Remove(request->name());
     return grpc::Status::OK;
   });
 }

@@ -2,11 +2,14 @@
 // library's option structs, calls the library and maps errors to a status. Nothing else lives here.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
 #include "model/embed/sentence_index.h"
+#include "model/train/corpus_uploads.h"
 
 #include "model/serve/metrics.h"
 #include "model/serve/translation_engine.h"
@@ -34,6 +37,8 @@ struct ServiceLimits {
   // The word-search index kind of versions trained here when a Train request names none; empty = by
   // vocabulary size.
   std::string default_index_kind;
+  // Sizes of corpora uploaded with UploadCorpus (model/train/corpus_uploads.h).
+  UploadLimits uploads;
 
   static int64_t DefaultMaxModelBytes();
 };
@@ -84,6 +89,24 @@ class WordBridgeService final : public v1::WordBridge::Service {
   grpc::Status DeleteVersion(grpc::ServerContext* context, const v1::DeleteVersionRequest* request,
                              v1::DeleteVersionResponse* response) override;
 
+  grpc::Status UploadCorpus(grpc::ServerContext* context, grpc::ServerReader<v1::UploadCorpusRequest>* reader,
+                            v1::UploadCorpusResponse* response) override;
+  grpc::Status ListCorpora(grpc::ServerContext* context, const v1::ListCorporaRequest* request,
+                           v1::ListCorporaResponse* response) override;
+  grpc::Status DeleteCorpus(grpc::ServerContext* context, const v1::DeleteCorpusRequest* request,
+                            v1::DeleteCorpusResponse* response) override;
+
+  // UploadCorpus's work, apart from the stream so the request fuzzer can drive it: `next` fills in
+  // the next message and returns false after the last; `cancelled` says whether the client went away.
+  // Throws the model library's typed errors.
+  v1::UploadedCorpus ReceiveUpload(const std::function<bool(v1::UploadCorpusRequest*)>& next,
+                                   const std::function<bool()>& cancelled);
+
+  // ExportVectors's work apart from the stream (for the request fuzzer as well): `write` sends one
+  // message and returns false once the client is gone.
+  grpc::Status WriteExport(const v1::ExportVectorsRequest& request,
+                           const std::function<bool(const v1::ExportVectorsResponse&)>& write);
+
   // The request checks of Train and Translate, separate from the work they start so the request
   // fuzzer (fuzz/request_fuzzer.cc) runs exactly these without training or decoding. Both throw the
   // model library's typed errors (errors.h), which the handlers map to a status.
@@ -123,6 +146,9 @@ class WordBridgeService final : public v1::WordBridge::Service {
   std::function<std::vector<SentencePair>(CorpusReport*)> CorpusReader(const v1::Corpus& corpus,
                                                                        const std::string& what) const;
 
+  // The upload store; FAILED_PRECONDITION without a data directory.
+  CorpusUploads& Uploads() const;
+
   // Translation memories (IndexSentences) live in <model dir>/<model>/.sentences/<version>/<name>/,
   // outside the version folder, whose manifest lists exactly what training wrote.
   std::string SentenceIndexDir(const std::string& model, const std::string& version, const std::string& name) const;
@@ -134,6 +160,7 @@ class WordBridgeService final : public v1::WordBridge::Service {
   TranslationEngine* engine_;
   std::string data_dir_;
   ServiceLimits limits_;
+  std::unique_ptr<CorpusUploads> uploads_;  // null without a data directory
   MetricsRegistry* metrics_;
   std::shared_ptr<const AccessPolicy> access_;
   std::mutex sentence_mutex_;

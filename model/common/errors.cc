@@ -7,12 +7,13 @@
 namespace wordbridge {
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, const char*>, 11> kNames = {{
+constexpr std::array<std::pair<ErrorCode, const char*>, 12> kNames = {{
     {ErrorCode::kOk, "OK"},
     {ErrorCode::kCancelled, "CANCELLED"},
     {ErrorCode::kInvalidArgument, "INVALID_ARGUMENT"},
     {ErrorCode::kDeadlineExceeded, "DEADLINE_EXCEEDED"},
     {ErrorCode::kNotFound, "NOT_FOUND"},
+    {ErrorCode::kAlreadyExists, "ALREADY_EXISTS"},
     {ErrorCode::kResourceExhausted, "RESOURCE_EXHAUSTED"},
     {ErrorCode::kFailedPrecondition, "FAILED_PRECONDITION"},
     {ErrorCode::kAborted, "ABORTED"},
@@ -30,6 +31,8 @@ ErrorStatus ErrorStatusOf(std::exception_ptr error) {
     return {ErrorCode::kInvalidArgument, e.what()};
   } catch (const NotFoundError& e) {
     return {ErrorCode::kNotFound, e.what()};
+  } catch (const AlreadyExistsError& e) {
+    return {ErrorCode::kAlreadyExists, e.what()};
   } catch (const FailedPreconditionError& e) {
     return {ErrorCode::kFailedPrecondition, e.what()};
   } catch (const ResourceExhaustedError& e) {

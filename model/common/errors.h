@@ -25,6 +25,12 @@ class NotFoundError : public Error {
   using Error::Error;
 };
 
+// The thing a request would create exists already (an uploaded corpus of that name).
+class AlreadyExistsError : public Error {
+ public:
+  using Error::Error;
+};
+
 // The system is not in a state to do this yet (e.g. no trained model).
 class FailedPreconditionError : public Error {
  public:
@@ -71,6 +77,7 @@ enum class ErrorCode {
   kInvalidArgument = 3,
   kDeadlineExceeded = 4,
   kNotFound = 5,
+  kAlreadyExists = 6,
   kResourceExhausted = 8,
   kFailedPrecondition = 9,
   kAborted = 10,

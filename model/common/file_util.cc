@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include "model/common/errors.h"
 
@@ -38,7 +39,7 @@ void SyncFd(const std::string& path, int flags) {
 }
 
 // Writes all of `contents` to `fd`; returns 0 or the errno of the failure.
-int WriteAll(int fd, const std::string& contents) {
+int WriteAll(int fd, std::string_view contents) {
   size_t done = 0;
   while (done < contents.size()) {
     const size_t want = std::min<size_t>(contents.size() - done, size_t{1} << 24);
@@ -60,6 +61,11 @@ void ThrowFileError(const std::string& what, int error) {
   const std::string message = what + ": " + std::strerror(error);
   if (error == ENOSPC || error == EDQUOT) throw ResourceExhaustedError(message);
   throw Error(message);
+}
+
+void WriteToFd(int fd, std::string_view bytes, const std::string& what) {
+  const int error = WriteAll(fd, bytes);
+  if (error != 0) ThrowFileError(what, error);
 }
 
 void SetFreeSpaceForTesting(int64_t bytes) { free_space_for_testing = bytes < 0 ? -1 : bytes; }

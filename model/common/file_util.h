@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace wordbridge {
 
@@ -10,6 +11,9 @@ namespace wordbridge {
 // A failed write removes its temp file and throws as ThrowFileError does (ResourceExhaustedError when
 // the disk or quota is full).
 void WriteFileAtomically(const std::string& path, const std::string& contents);
+// Writes all of `bytes` to the open file `fd` (honouring SetFreeSpaceForTesting); throws as
+// ThrowFileError does, with `what` naming the file.
+void WriteToFd(int fd, std::string_view bytes, const std::string& what);
 // Flushes a file's data to disk.
 void SyncFile(const std::string& path);
 // Flushes a directory entry (after a rename into it).

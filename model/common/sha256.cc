@@ -40,6 +40,21 @@ std::string Finish(EVP_MD_CTX* context) {
 
 }  // namespace
 
+struct Sha256::Context {
+  DigestContext digest = NewContext();
+};
+
+Sha256::Sha256() : context_(std::make_unique<Context>()) {}
+Sha256::~Sha256() = default;
+
+void Sha256::Update(std::string_view bytes) {
+  if (EVP_DigestUpdate(context_->digest.get(), bytes.data(), bytes.size()) != 1) {
+    throw Error("SHA-256 failed (libcrypto)");
+  }
+}
+
+std::string Sha256::HexDigest() { return Finish(context_->digest.get()); }
+
 std::string Sha256Hex(const std::string& bytes) {
   auto context = NewContext();
   if (EVP_DigestUpdate(context.get(), bytes.data(), bytes.size()) != 1) throw Error("SHA-256 failed (libcrypto)");

@@ -4,9 +4,28 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 
 namespace wordbridge {
+
+// A digest computed piece by piece, for bytes that arrive in chunks (uploads).
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void Update(std::string_view bytes);
+  // Lower-case hex digest of everything passed to Update; call once.
+  std::string HexDigest();
+
+ private:
+  struct Context;
+  std::unique_ptr<Context> context_;
+};
 
 // Lower-case hex digest of `bytes`.
 std::string Sha256Hex(const std::string& bytes);

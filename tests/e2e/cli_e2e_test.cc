@@ -185,6 +185,40 @@ TEST_F(CliEndToEndTest, TrainFromLocalAndServerCorpusThenTranslateFromStdin) {
   EXPECT_NE(eval.output.find("sentences 5"), std::string::npos) << eval.output;
 }
 
+TEST_F(CliEndToEndTest, LargeLocalFilesAreUploadedOnceAndTrainedFromTheDataDirectory) {
+  const std::string corpus = (fs::path(WORDBRIDGE_SOURCE_DIR) / "data" / "toy.tsv").string();
+  // Every file counts as large here: the corpus and the dev set are uploaded, not sent inline.
+  const std::string train = "train --arch seed --epochs 2 --inline-limit-bytes 10 --corpus " + corpus + " --dev " + corpus;
+  auto first = Cli(train + " --model uploaded-toy");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("uploaded as uploads/toy-"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("published uploaded-toy version 1"), std::string::npos) << first.output;
+  // The second run finds the file on the server under the same checksum name and sends nothing.
+  auto second = Cli(train + " --model uploaded-toy");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("already on the server as uploads/toy-"), std::string::npos) << second.output;
+  EXPECT_EQ(second.output.find("uploaded as"), std::string::npos) << second.output;
+
+  auto listed = Cli("corpora");
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  std::vector<fs::path> stored(fs::directory_iterator(dir_ / "data" / "uploads"), fs::directory_iterator());
+  ASSERT_EQ(stored.size(), 1u);  // the corpus and the dev set are one file
+  const std::string name = stored[0].filename().string();
+  EXPECT_NE(listed.output.find("uploads/" + name), std::string::npos) << listed.output;
+
+  auto named = Cli("upload " + corpus + " --name mine.tsv");
+  ASSERT_EQ(named.exit_code, 0) << named.output;
+  EXPECT_NE(named.output.find("uploads/mine.tsv\t"), std::string::npos) << named.output;
+  auto again = Cli("upload " + corpus + " --name mine.tsv");
+  EXPECT_EQ(again.exit_code, 2) << again.output;
+  EXPECT_NE(again.output.find("exists"), std::string::npos) << again.output;
+  auto trained = Cli("train --model named-toy --arch seed --epochs 1 --server-corpus uploads/mine.tsv");
+  EXPECT_EQ(trained.exit_code, 0) << trained.output;
+  EXPECT_EQ(Cli("delete-corpus mine.tsv").exit_code, 0);
+  EXPECT_FALSE(fs::exists(dir_ / "data" / "uploads" / "mine.tsv"));
+  EXPECT_EQ(Cli("delete-corpus mine.tsv").exit_code, 2);
+}
+
 // The last line of a command's output, without its newline.
 std::string LastLine(const std::string& output) {
   std::string text = output;

@@ -53,7 +53,10 @@ TEST(AccessPolicyTest, AdminMethodsNeedTheTokenOthersOnlyWithAuthAll) {
   EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/CancelJob"));
   EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/SetServingVersion"));
   EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/DeleteVersion"));
-  for (const char* read : {"WatchJob", "GetJob", "ListJobs"}) {
+  EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/IndexSentences"));
+  EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/UploadCorpus"));
+  EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/DeleteCorpus"));
+  for (const char* read : {"WatchJob", "GetJob", "ListJobs", "ListCorpora", "NearestSentences"}) {
     EXPECT_FALSE(admin.Protects(std::string("/wordbridge.v1.WordBridge/") + read)) << read;
   }
   EXPECT_TRUE(admin.Protects(""));  // unknown method: refuse rather than guess
@@ -95,6 +98,8 @@ class SecurityTest : public ::testing::Test {
     std::ofstream(*root_ / "wrong-token") << "not-the-token\n";
     std::ofstream(*root_ / "empty-token") << " \n";
     std::ofstream(*root_ / "not-pem") << "hello\n";
+    fs::create_directories(*root_ / "data");
+    std::ofstream(*root_ / "corpus.tsv") << "我 爱\tI love\n";
     // The toy model, trained once for every server of the suite.
     ModelStore store((*root_ / "models").string());
     TrainToyModel(&store);
@@ -113,6 +118,7 @@ class SecurityTest : public ::testing::Test {
     ServerOptions options;
     options.port = 0;  // the default host: 127.0.0.1
     options.model_dir = File("models");
+    options.data_dir = File("data");
     options.threads = 1;
     options.drain_seconds = 0;
     options.reload_seconds = 0;
@@ -330,6 +336,44 @@ TEST_P(TokenTest, PinsAndDeletesNeedTheToken) {
   EXPECT_TRUE(unpinned.ok()) << unpinned.error_message();
   EXPECT_EQ(pinned.serving_version(), "1");
   EXPECT_EQ(Client(WithToken(kToken)).DeleteVersion("toy", "9", false, &deleted).error_code(), StatusCode::NOT_FOUND);
+}
+
+TEST_P(TokenTest, UploadsCorpusDeletesAndIndexingNeedTheTokenListingDoesNot) {
+  StartWithToken(/*auth_all=*/false);
+  const std::string name = Model() + ".tsv";
+  v1::UploadCorpusResponse uploaded;
+  auto missing = Client(Anonymous()).UploadCorpus(File("corpus.tsv"), name, false, &uploaded);
+  EXPECT_EQ(missing.error_code(), StatusCode::UNAUTHENTICATED) << missing.error_message();
+  EXPECT_NE(missing.error_message().find("UploadCorpus needs a bearer token"), std::string::npos)
+      << missing.error_message();
+  EXPECT_EQ(Client(WithToken("not-the-token")).UploadCorpus(File("corpus.tsv"), name, false, &uploaded).error_code(),
+            StatusCode::UNAUTHENTICATED);
+  EXPECT_FALSE(fs::exists(File("data/uploads/" + name)));
+  auto stored = Client(WithToken(kToken)).UploadCorpus(File("corpus.tsv"), name, false, &uploaded);
+  ASSERT_TRUE(stored.ok()) << stored.error_message();
+
+  v1::ListCorporaResponse listed;
+  auto list = Client(Anonymous()).ListCorpora(&listed);
+  EXPECT_TRUE(list.ok()) << list.error_message();
+
+  // IndexSentences writes a translation memory to the store: an admin RPC.
+  v1::IndexSentencesRequest index;
+  index.set_model("toy");
+  index.set_name(Model());
+  index.mutable_corpus()->set_tsv_path("uploads/" + name);
+  v1::IndexSentencesResponse indexed;
+  missing = Client(Anonymous()).IndexSentences(index, &indexed);
+  EXPECT_EQ(missing.error_code(), StatusCode::UNAUTHENTICATED) << missing.error_message();
+  EXPECT_EQ(Client(WithToken("not-the-token")).IndexSentences(index, &indexed).error_code(),
+            StatusCode::UNAUTHENTICATED);
+  auto built = Client(WithToken(kToken)).IndexSentences(index, &indexed);
+  EXPECT_TRUE(built.ok()) << built.error_message();
+
+  missing = Client(Anonymous()).DeleteCorpus(name);
+  EXPECT_EQ(missing.error_code(), StatusCode::UNAUTHENTICATED) << missing.error_message();
+  EXPECT_TRUE(fs::exists(File("data/uploads/" + name)));
+  EXPECT_TRUE(Client(WithToken(kToken)).DeleteCorpus(name).ok());
+  EXPECT_FALSE(fs::exists(File("data/uploads/" + name)));
 }
 
 TEST_P(TokenTest, AuthAllNeedsTheTokenForEveryRpcButHealth) {

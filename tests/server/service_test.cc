@@ -14,6 +14,7 @@
 
 #include "client/vector_export.h"
 #include "client/wordbridge_client.h"
+#include "model/common/sha256.h"
 #include "model/embed/diagnostics.h"
 #include "model/embed/vector_io.h"
 #include "model/embed/word_tables.h"
@@ -1469,6 +1470,136 @@ TEST_F(ServiceTest, SetServingVersionAndDeleteVersionWithTheirErrors) {
   ASSERT_TRUE(client.SetServingVersion("lifecycle", "", &pinned).ok());  // unpinning twice is fine
   EXPECT_EQ(pinned.serving_version(), "3");
   EXPECT_EQ(pinned.pinned_version(), "");
+}
+
+TEST_F(ServiceTest, AnUploadedCorpusTrainsAModelAndCanBeListedAndDeleted) {
+  const fs::path local = *root_ / "local-upload.tsv";
+  {
+    std::ofstream out(local);
+    for (const auto& pair : SeedToyPairs()) out << pair.source << "\t" << pair.target << "\n";
+  }
+  auto client = Client();
+  v1::UploadCorpusResponse uploaded;
+  // Small chunks: the file arrives in many messages.
+  auto status = client.UploadCorpus(local.string(), "toy-upload.tsv", false, &uploaded, /*chunk_bytes=*/16);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(uploaded.corpus().path(), "uploads/toy-upload.tsv");
+  EXPECT_EQ(uploaded.corpus().bytes(), static_cast<int64_t>(fs::file_size(local)));
+  EXPECT_EQ(uploaded.corpus().lines(), static_cast<int64_t>(SeedToyPairs().size()));
+  EXPECT_EQ(uploaded.corpus().sha256(), Sha256OfFile(local.string()).sha256);
+
+  v1::TrainRequest request = ToyTrainRequest("uploaded-toy", 2);
+  request.mutable_corpus()->clear_pairs();
+  request.mutable_corpus()->set_tsv_path(uploaded.corpus().path());
+  std::vector<v1::TrainProgress> messages;
+  status = Train(request, &messages);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(messages.back().training_pairs(), static_cast<int64_t>(SeedToyPairs().size()));
+
+  // The same name again: ALREADY_EXISTS unless overwriting.
+  status = client.UploadCorpus(local.string(), "toy-upload.tsv", false, &uploaded);
+  EXPECT_EQ(status.error_code(), StatusCode::ALREADY_EXISTS) << status.error_message();
+  EXPECT_TRUE(client.UploadCorpus(local.string(), "toy-upload.tsv", true, &uploaded).ok());
+
+  v1::ListCorporaResponse listed;
+  ASSERT_TRUE(client.ListCorpora(&listed).ok());
+  ASSERT_EQ(listed.corpora_size(), 1);
+  EXPECT_EQ(listed.corpora(0).path(), "uploads/toy-upload.tsv");
+  EXPECT_EQ(listed.total_bytes(), static_cast<int64_t>(fs::file_size(local)));
+  EXPECT_EQ(listed.max_file_bytes(), UploadLimits{}.max_file_bytes);
+
+  ASSERT_TRUE(client.DeleteCorpus("toy-upload.tsv").ok());
+  EXPECT_EQ(client.DeleteCorpus("toy-upload.tsv").error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(client.DeleteCorpus("../toy.tsv").error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(fs::exists(*root_ / "data" / "toy.tsv"));
+  ASSERT_TRUE(client.ListCorpora(&listed).ok());
+  EXPECT_EQ(listed.corpora_size(), 0);
+}
+
+TEST_F(ServiceTest, UploadErrorsStoreNothing) {
+  auto stub = v1::WordBridge::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+  // Sends `messages` as one upload; returns its status.
+  const auto upload = [&](const std::vector<v1::UploadCorpusRequest>& messages) {
+    grpc::ClientContext context;
+    v1::UploadCorpusResponse response;
+    auto writer = stub->UploadCorpus(&context, &response);
+    for (const auto& message : messages) {
+      if (!writer->Write(message)) break;
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  };
+  v1::UploadCorpusRequest first;
+  first.set_name("errors.tsv");
+  first.set_chunk("a\tb\n");
+  v1::UploadCorpusRequest renamed;
+  renamed.set_name("other.tsv");
+  renamed.set_chunk("c\td\n");
+  v1::UploadCorpusRequest wrong_sum;
+  wrong_sum.set_sha256(Sha256Hex("something else"));
+  v1::UploadCorpusRequest bad_hex;
+  bad_hex.set_sha256("xyz");
+  v1::UploadCorpusRequest unnamed;
+  unnamed.set_chunk("a\tb\n");
+  v1::UploadCorpusRequest escaping = first;
+  escaping.set_name("../escape.tsv");
+
+  EXPECT_EQ(upload({}).error_code(), StatusCode::INVALID_ARGUMENT);  // not even a name
+  EXPECT_EQ(upload({unnamed}).error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(upload({escaping}).error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(upload({first, renamed}).error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(upload({first, bad_hex}).error_code(), StatusCode::INVALID_ARGUMENT);
+  const auto mismatch = upload({first, wrong_sum});
+  EXPECT_EQ(mismatch.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(mismatch.error_message().find("SHA-256"), std::string::npos) << mismatch.error_message();
+  EXPECT_FALSE(fs::exists(*root_ / "escape.tsv"));
+  std::error_code error;
+  EXPECT_TRUE(fs::is_empty(*root_ / "data" / "uploads", error) || !fs::exists(*root_ / "data" / "uploads"));
+
+  // Train refuses a staging file as a corpus: it may be half-written.
+  v1::TrainRequest request = ToyTrainRequest("staging-toy", 1);
+  request.mutable_corpus()->clear_pairs();
+  request.mutable_corpus()->set_tsv_path("uploads/.staging-1-2-3-4-5-host");
+  EXPECT_EQ(Train(request).error_code(), StatusCode::INVALID_ARGUMENT);
+
+  // Without a data directory there is nowhere to store uploads.
+  WordBridgeClient no_data(no_data_server_->InProcessChannel(grpc::ChannelArguments()));
+  v1::UploadCorpusResponse response;
+  const fs::path local = *root_ / "data" / "toy.tsv";
+  EXPECT_EQ(no_data.UploadCorpus(local.string(), "x.tsv", false, &response).error_code(),
+            StatusCode::FAILED_PRECONDITION);
+  v1::ListCorporaResponse listed;
+  EXPECT_EQ(no_data.ListCorpora(&listed).error_code(), StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(ServiceTest, UploadsOverTheLimitsAreResourceExhaustedAndTheServerStaysUp) {
+  const fs::path data = *root_ / "limited-data";
+  fs::create_directories(data);
+  ServiceLimits limits;
+  limits.uploads.max_file_bytes = 1000;
+  limits.uploads.max_total_bytes = 1500;
+  WordBridgeService limited(store_, jobs_, engine_, data.string(), limits);
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&limited);
+  auto server = builder.BuildAndStart();
+  WordBridgeClient client(server->InProcessChannel(grpc::ChannelArguments()));
+
+  const fs::path big = *root_ / "big.tsv", medium = *root_ / "medium.tsv";
+  std::ofstream(big) << std::string(1001, 'x');
+  std::ofstream(medium) << std::string(800, 'y');
+  v1::UploadCorpusResponse response;
+  auto status = client.UploadCorpus(big.string(), "big.tsv", false, &response, 100);
+  EXPECT_EQ(status.error_code(), StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("--max-upload-bytes"), std::string::npos) << status.error_message();
+  ASSERT_TRUE(client.UploadCorpus(medium.string(), "m1.tsv", false, &response).ok());
+  status = client.UploadCorpus(medium.string(), "m2.tsv", false, &response);  // 1,600 > 1,500 in all
+  EXPECT_EQ(status.error_code(), StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("--max-upload-total-bytes"), std::string::npos) << status.error_message();
+  EXPECT_EQ(std::vector<fs::path>(fs::directory_iterator(data / "uploads"), fs::directory_iterator()),
+            std::vector<fs::path>{data / "uploads" / "m1.tsv"});
+  v1::ListModelsResponse models;
+  EXPECT_TRUE(client.ListModels(&models).ok());  // still serving
+  server->Shutdown();
 }
 
 }  // namespace
