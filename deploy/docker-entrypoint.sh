@@ -46,6 +46,18 @@ if [ "$1" = "wordbridge-server" ] || [ "$1" = "/usr/local/bin/wordbridge-server"
   if [ -n "${WORDBRIDGE_KEEP_VERSIONS:-}" ]; then
     set -- --keep-versions "$WORDBRIDGE_KEEP_VERSIONS" "$@"
   fi
+  if [ -n "${WORDBRIDGE_MAX_TRAINING_JOBS:-}" ]; then
+    set -- --max-training-jobs "$WORDBRIDGE_MAX_TRAINING_JOBS" "$@"
+  fi
+  if [ -n "${WORDBRIDGE_TRAINING_THREADS:-}" ]; then
+    set -- --training-threads "$WORDBRIDGE_TRAINING_THREADS" "$@"
+  fi
+  if [ -n "${WORDBRIDGE_MAX_UPLOAD_BYTES:-}" ]; then
+    set -- --max-upload-bytes "$WORDBRIDGE_MAX_UPLOAD_BYTES" "$@"
+  fi
+  if [ -n "${WORDBRIDGE_MAX_UPLOAD_TOTAL_BYTES:-}" ]; then
+    set -- --max-upload-total-bytes "$WORDBRIDGE_MAX_UPLOAD_TOTAL_BYTES" "$@"
+  fi
   if [ -n "${WORDBRIDGE_WORKERS:-}" ]; then
     set -- --workers "$WORDBRIDGE_WORKERS" "$@"
   fi
@@ -85,6 +97,21 @@ if [ "$1" = "wordbridge-server" ] || [ "$1" = "/usr/local/bin/wordbridge-server"
   if is_on "${WORDBRIDGE_AUTH_ALL:-0}" WORDBRIDGE_AUTH_ALL; then
     set -- --auth-all "$@"
   fi
+  # The model store must be writable by this uid (publishing, pins, job records) and so must the data
+  # directory when it exists (uploads). fsGroup in Kubernetes does not reach NFS and many RWX drivers,
+  # so say what is wrong here instead of failing at the first publish.
+  for dir in "${WORDBRIDGE_MODEL_DIR:-/models}" "${WORDBRIDGE_DATA_DIR:-/data}"; do
+    [ -d "$dir" ] || continue
+    probe="$dir/.wordbridge-write-test.$$"
+    if ! ( : > "$probe" ) 2>/dev/null; then
+      echo "docker-entrypoint: uid $(id -u) (gid $(id -g)) cannot write $dir: give it to $(id -u):$(id -g)" \
+           "(chown on the volume or its NFS export; deploy/overlays/volume-permissions does it with an" \
+           "init container) or make it group-writable for gid $(id -g)" >&2
+      [ "$dir" = "${WORDBRIDGE_MODEL_DIR:-/models}" ] && exit 73
+      echo "docker-entrypoint: continuing; uploads to $dir will fail" >&2
+    fi
+    rm -f "$probe"
+  done
   # 0.0.0.0 by default here, unlike the binary's 127.0.0.1: a container is reached through its
   # published ports or its pod IP, never through its own loopback.
   exec wordbridge-server \

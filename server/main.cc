@@ -48,7 +48,10 @@ int main(int argc, char** argv) {
                  "0 = keep all)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--max-training-jobs", options.max_training_jobs, "concurrent training jobs")->capture_default_str();
+  app.add_option("--max-training-jobs", options.max_training_jobs,
+                 "concurrent training jobs (0 = this server does not train: Train gets FAILED_PRECONDITION)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--training-threads", options.training_threads,
                  "compute threads of each training job (all cores on a machine that only trains)")
       ->capture_default_str();

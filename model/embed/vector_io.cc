@@ -213,8 +213,8 @@ WordVectors ReadWordVectorsFile(const std::string& path, const VectorFileLimits&
 }
 
 std::string TokenWord(const std::string& token) {
-  static const std::string kWordStart = "\xE2\x96\x81";  // U+2581, SentencePiece's word-start mark
-  return token.compare(0, kWordStart.size(), kWordStart) == 0 ? token.substr(kWordStart.size()) : token;
+  constexpr size_t kMarkBytes = sizeof(kWordStartMark) - 1;
+  return token.compare(0, kMarkBytes, kWordStartMark) == 0 ? token.substr(kMarkBytes) : token;
 }
 
 }  // namespace wordbridge

@@ -79,8 +79,11 @@ WordVectors ReadWordVectors(std::istream& in, const std::string& what, const Vec
 // than limits.max_file_bytes (checked before reading). Errors name the file by its path.
 WordVectors ReadWordVectorsFile(const std::string& path, const VectorFileLimits& limits = {});
 
+// SentencePiece's word-start mark, U+2581, in UTF-8: the first piece of each word starts with it.
+inline constexpr char kWordStartMark[] = "\xE2\x96\x81";
+
 // The word a token of a model's vocabulary stands for when vectors are imported: SentencePiece's
-// word-start mark (U+2581) removed from its front; other tokens as they are.
+// word-start mark removed from its front; other tokens as they are.
 std::string TokenWord(const std::string& token);
 
 }  // namespace wordbridge

@@ -8,19 +8,19 @@
 #include <sstream>
 
 #include "model/common/errors.h"
+#include "model/embed/vector_io.h"
 #include "model/common/file_util.h"
 
 namespace wordbridge {
 namespace {
 
-constexpr const char* kWordStartMark = "\xE2\x96\x81";  // SentencePiece's U+2581
 constexpr int64_t kMaxSentenceTokens = 256;             // longer pairs are skipped (training drops them too)
 
 std::string Surface(const std::string& token) {
   std::string surface;
   for (size_t i = 0; i < token.size();) {
-    if (token.compare(i, 3, kWordStartMark) == 0) {
-      i += 3;
+    if (token.compare(i, sizeof(kWordStartMark) - 1, kWordStartMark) == 0) {
+      i += sizeof(kWordStartMark) - 1;
     } else {
       surface += token[i++];
     }

@@ -21,12 +21,19 @@ namespace wordbridge {
 
 namespace {
 
+// The clones' resolver is an ifunc that the dynamic loader runs before any sanitizer runtime is up;
+// ThreadSanitizer instruments it anyway and the program crashes at load (gcc 12). TSan builds (scripts/
+// test-tsan) therefore get the portable code only.
+#if defined(__SANITIZE_THREAD__)
+#define WORDBRIDGE_SIMD_CLONES
+#else
+#define WORDBRIDGE_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+
 // out[r] = rows[r] . query for n rows of d floats. Sixteen independent partial sums let the compiler
 // use whole vector registers without reordering a float sum it may not reorder; the clones give
 // AVX-512 and AVX2 machines their own code, picked at load time (the build itself targets any x86-64).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void InnerProducts(const float* rows, int64_t n,
-                                                                                int64_t d, const float* query,
-                                                                                float* out) {
+WORDBRIDGE_SIMD_CLONES void InnerProducts(const float* rows, int64_t n, int64_t d, const float* query, float* out) {
   for (int64_t r = 0; r < n; ++r) {
     const float* x = rows + r * d;
     float partial[16] = {0};

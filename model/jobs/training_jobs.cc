@@ -268,6 +268,10 @@ std::shared_ptr<TrainingJob> TrainingJobs::Start(JobSpec spec) {
     throw FailedPreconditionError("model '" + spec.model + "' is already being trained by job " +
                                   running_[spec.model]->id());
   }
+  if (max_concurrent_ == 0) {
+    throw FailedPreconditionError("this server does not train (--max-training-jobs 0); send Train to a server that "
+                                  "does (in Kubernetes: the wordbridge-trainer Service)");
+  }
   if (static_cast<int>(running_.size()) >= max_concurrent_) {
     throw ResourceExhaustedError("the server already runs " + std::to_string(running_.size()) +
                                  " training job(s), its limit; try again when one finishes");

@@ -114,7 +114,8 @@ class TrainingJobs {
 
   // Starts a job; its first progress message (kStarted, "accepted") is there on return.
   // RESOURCE_EXHAUSTED when max_concurrent jobs run (or the record cannot be written: disk full);
-  // FAILED_PRECONDITION when the model is already being trained.
+  // FAILED_PRECONDITION when the model is already being trained, or when max_concurrent is 0 (a
+  // server that only serves, e.g. a Kubernetes translation replica).
   std::shared_ptr<TrainingJob> Start(JobSpec spec);
   // A job this manager runs or ran (and still holds in memory); null otherwise.
   std::shared_ptr<TrainingJob> Find(const std::string& id) const;

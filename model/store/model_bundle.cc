@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/common/errors.h"
+#include "model/embed/vector_io.h"
 #include "model/common/file_util.h"
 #include "model/nn/model_size.h"
 
@@ -553,8 +554,6 @@ std::vector<std::vector<Neighbor>> ModelBundle::NearestToVectors(Side side,
 
 namespace {
 
-constexpr const char* kWordStartMark = "\xE2\x96\x81";  // SentencePiece's U+2581
-
 // A word list for versions trained before word lists were counted: the vocabulary's tokens that are
 // words (SentencePiece pieces that start a word, without their mark), with unknown counts (0).
 WordList WordsFromVocabulary(const Vocabulary& vocab, bool subword) {
@@ -562,8 +561,9 @@ WordList WordsFromVocabulary(const Vocabulary& vocab, bool subword) {
   for (int64_t id = Vocabulary::kNumSpecial; id < vocab.size(); ++id) {
     std::string token = vocab.Token(id);
     if (subword) {
-      if (token.rfind(kWordStartMark, 0) != 0) continue;  // a piece inside a word
-      token.erase(0, 3);
+      std::string word = TokenWord(token);
+      if (word.size() == token.size()) continue;  // no word-start mark: a piece inside a word
+      token = std::move(word);
     }
     if (IsWordToken(token)) words.emplace_back(std::move(token), 0);
   }

@@ -105,6 +105,17 @@ TEST(JobRecordTest, JsonRoundTrip) {
   EXPECT_THROW(JobRecordStore::FromJson("not json"), InvalidArgumentError);
 }
 
+TEST_F(JobsTest, AManagerWithoutJobSlotsRefusesToTrainAndWritesNoRecord) {
+  TrainingJobs jobs(store_.get(), 0);
+  try {
+    jobs.Start(ToySpec("toy", 1));
+    FAIL() << "a server with --max-training-jobs 0 started a job";
+  } catch (const FailedPreconditionError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not train"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(jobs.List("").empty());
+}
+
 TEST_F(JobsTest, RecordsSurviveARestartAndARunningJobBecomesInterrupted) {
   std::string finished_id, running_id, running_text;
   {
