@@ -72,21 +72,28 @@ std::map<std::string, double> ReadNumbersIfPresent(const std::string& path) {
 
 }  // namespace
 
-void ModelBundle::Save(const std::string& dir) const {
-  WriteFileAtomically(dir + "/config.json", config_.ToJson());
-  source_vocab_.Save(dir + "/source.vocab");
-  target_vocab_.Save(dir + "/target.vocab");
-  source_tokenizer_->Save(dir + "/source");
-  target_tokenizer_->Save(dir + "/target");
+void SaveModelParts(const ModelParts& parts, const std::string& dir) {
+  WriteFileAtomically(dir + "/config.json", parts.config.ToJson());
+  parts.source_vocab.Save(dir + "/source.vocab");
+  parts.target_vocab.Save(dir + "/target.vocab");
+  parts.source_tokenizer->Save(dir + "/source");
+  parts.target_tokenizer->Save(dir + "/target");
   torch::serialize::OutputArchive archive;
-  network_->save(archive);
+  parts.network->save(archive);
   std::ostringstream weights;
   archive.save_to(weights);
   WriteFileAtomically(dir + "/weights.pt", weights.str());
-  WriteFileAtomically(dir + "/metrics.json", nlohmann::json(metrics_).dump(2) + "\n");
-  WriteFileAtomically(dir + "/training.json", nlohmann::json(training_).dump(2) + "\n");
-  if (shortlist_) WriteFileAtomically(dir + "/" + LexicalShortlist::kFileName, shortlist_->Serialize());
-  if (!word_tables_.source_words.empty() || !word_tables_.target_words.empty()) word_tables_.Save(dir);
+  WriteFileAtomically(dir + "/metrics.json", nlohmann::json(parts.metrics).dump(2) + "\n");
+  WriteFileAtomically(dir + "/training.json", nlohmann::json(parts.training).dump(2) + "\n");
+  if (parts.shortlist) WriteFileAtomically(dir + "/" + LexicalShortlist::kFileName, parts.shortlist->Serialize());
+  if (!parts.words.source_words.empty() || !parts.words.target_words.empty()) parts.words.Save(dir);
+}
+
+void ModelBundle::Save(const std::string& dir) const {
+  // A view of the bundle as parts (the vocabularies and word lists are copied: once per publish).
+  const ModelParts view{config_,   source_tokenizer_, target_tokenizer_, source_vocab_, target_vocab_, network_,
+                        metrics_,  training_,         shortlist_,        word_tables_,  index_kind_};
+  SaveModelParts(view, dir);
   SaveWordIndexes(dir);
 }
 
@@ -156,8 +163,7 @@ void CheckLoadedWeights(const Seq2SeqNet& network, const std::map<std::string, T
 
 }  // namespace
 
-std::shared_ptr<const ModelBundle> ModelBundle::Load(const std::string& name, const std::string& version,
-                                                     const std::string& dir, int64_t max_model_bytes) {
+ModelParts LoadModelParts(const std::string& dir, int64_t max_model_bytes) {
   ModelConfig config;
   try {
     config = ModelConfig::FromJson(ReadFile(dir + "/config.json"));
@@ -209,8 +215,13 @@ std::shared_ptr<const ModelBundle> ModelBundle::Load(const std::string& name, co
   } catch (const FailedPreconditionError& e) {
     throw FailedPreconditionError("model " + dir + ": " + e.what());
   }
-  ModelParts parts{config, source_tokenizer, target_tokenizer, std::move(source_vocab), std::move(target_vocab),
-                   network, std::move(metrics), std::move(training), std::move(shortlist), std::move(words)};
+  return ModelParts{config, source_tokenizer, target_tokenizer, std::move(source_vocab), std::move(target_vocab),
+                    network, std::move(metrics), std::move(training), std::move(shortlist), std::move(words)};
+}
+
+std::shared_ptr<const ModelBundle> ModelBundle::Load(const std::string& name, const std::string& version,
+                                                     const std::string& dir, int64_t max_model_bytes) {
+  ModelParts parts = LoadModelParts(dir, max_model_bytes);
   // Stored word indexes (versions saved before them have none: theirs are built at first use).
   std::map<std::string, StoredIndex> stored;
   const std::string indexes_path = dir + "/" + kWordIndexesFile;

@@ -100,6 +100,15 @@ struct ModelParts {
   std::optional<IndexKind> index_kind;
 };
 
+// The files of a model version but its word indexes: what ModelBundle::Save writes first, and what a
+// training checkpoint keeps (model/train/training_checkpoint.h). `dir` must exist; files are written
+// crash-safely one by one (the caller makes the folder appear whole, by renaming it into place).
+void SaveModelParts(const ModelParts& parts, const std::string& dir);
+// Reads them back. FailedPreconditionError on a damaged folder (unreadable or inconsistent files,
+// weights whose shapes config.json does not describe); ResourceExhaustedError, before the network is
+// made, when config.json describes weights larger than `max_model_bytes` (0 = no limit).
+ModelParts LoadModelParts(const std::string& dir, int64_t max_model_bytes = 0);
+
 // Sentences as one padded batch for search: ids [B, longest] (padded with <PAD>), lengths [B], and
 // each sentence's output cap.
 struct SourceBatch {

@@ -1,5 +1,7 @@
 #include "model/train/trainer.h"
 
+#include "model/train/training_checkpoint.h"
+
 #include "model/embed/word_tables.h"
 
 #include <chrono>
@@ -65,14 +67,6 @@ std::string ImportVectors(const std::string& path, const char* side, const Vocab
          " tokens matched (" + std::to_string(vectors.size()) + " words in the file)";
 }
 
-void SaveCheckpoint(Seq2SeqNet& net, const std::string& dir) {
-  std::filesystem::create_directories(dir);
-  torch::serialize::OutputArchive archive;
-  net.save(archive);
-  std::ostringstream out;
-  archive.save_to(out);
-  WriteFileAtomically(dir + "/checkpoint.pt", out.str());
-}
 
 }  // namespace
 
@@ -95,6 +89,7 @@ void TrainingOptions::Validate() const {
   if (word_min_count < 1 || word_min_count > 1000000) fail("word_min_count must be in [1, 1000000]");
   if (!index_kind.empty()) ParseIndexKind(index_kind);  // InvalidArgumentError naming the kinds
   if (contextual_sentences < 0 || contextual_sentences > 10000000) fail("contextual_sentences must be in [0, 10000000]");
+  if (!(checkpoint_minutes >= 0 && checkpoint_minutes <= 1e6)) fail("checkpoint_minutes must be in [0, 1e6]");
 }
 
 // Defaults per architecture, and why:
@@ -183,15 +178,26 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
   if (train.empty()) throw InvalidArgumentError("the training corpus has no usable pairs (" + report.Summary() + ")");
   const auto start = Clock::now();
 
+  // A resumed run takes its tokenizers, vocabularies, shortlist and weights from the checkpoint; a new
+  // one clears checkpoints an earlier run left.
+  std::optional<TrainingCheckpoint> checkpoint;
+  if (!options.checkpoint_dir.empty()) {
+    if (options.resume) {
+      checkpoint = LoadTrainingCheckpoint(options.checkpoint_dir);
+    } else {
+      RemoveTrainingCheckpoints(options.checkpoint_dir);
+    }
+  }
+
   // Text: tokenizers learn from their own side; vocabularies from the tokenized training side.
   TokenizerOptions tokenizer_options;
   tokenizer_options.vocab_size = config.max_vocab_size > 0 ? static_cast<int>(config.max_vocab_size) : 8000;
   tokenizer_options.threads = options.threads;
   std::shared_ptr<const Tokenizer> source_tokenizer =
-      CreateTokenizer(config.tokenizer, Sources(train), tokenizer_options);
+      checkpoint ? checkpoint->parts.source_tokenizer : CreateTokenizer(config.tokenizer, Sources(train), tokenizer_options);
   ThrowIfStopped(stop);
   std::shared_ptr<const Tokenizer> target_tokenizer =
-      CreateTokenizer(config.tokenizer, Targets(train), tokenizer_options);
+      checkpoint ? checkpoint->parts.target_tokenizer : CreateTokenizer(config.tokenizer, Targets(train), tokenizer_options);
   ThrowIfStopped(stop);
   std::vector<std::vector<std::string>> source_tokens, target_tokens;
   for (const auto& pair : train) {
@@ -215,10 +221,14 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
   Vocabulary::BuildOptions vocab_options;
   vocab_options.max_size = config.tokenizer == "sentencepiece" ? 0 : config.max_vocab_size;
   vocab_options.min_frequency = std::max<int64_t>(1, config.min_frequency);
-  Vocabulary source_vocab = Vocabulary::Build(source_tokens, vocab_options);
-  Vocabulary target_vocab = Vocabulary::Build(target_tokens, vocab_options);
+  Vocabulary source_vocab = checkpoint ? checkpoint->parts.source_vocab : Vocabulary::Build(source_tokens, vocab_options);
+  Vocabulary target_vocab = checkpoint ? checkpoint->parts.target_vocab : Vocabulary::Build(target_tokens, vocab_options);
   config.source_vocab_size = source_vocab.size();
   config.target_vocab_size = target_vocab.size();
+  if (checkpoint && checkpoint->parts.config.ToJson() != config.ToJson()) {
+    throw FailedPreconditionError("the checkpoint in " + options.checkpoint_dir +
+                                  " was made for another model configuration; start the run afresh");
+  }
   std::vector<EncodedPair> data;
   for (size_t i = 0; i < source_tokens.size(); ++i) {
     data.push_back({source_vocab.Encode(source_tokens[i]), target_vocab.Encode(target_tokens[i])});
@@ -226,28 +236,37 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
   // The vocabulary shortlist for decoding (model/decode/shortlist.h), learned from the same pairs: about
   // a second on 30k pairs, stored with the version.
   const auto shortlist_start = Clock::now();
-  auto shortlist = LexicalShortlist::Learn(
-      data.size(), [&](size_t i) -> const std::vector<int64_t>& { return data[i].source; },
-      [&](size_t i) -> const std::vector<int64_t>& { return data[i].target; }, source_vocab.size(),
-      target_vocab.size());
+  std::shared_ptr<const LexicalShortlist> shortlist =
+      checkpoint ? checkpoint->parts.shortlist
+                 : LexicalShortlist::Learn(
+                       data.size(), [&](size_t i) -> const std::vector<int64_t>& { return data[i].source; },
+                       [&](size_t i) -> const std::vector<int64_t>& { return data[i].target; }, source_vocab.size(),
+                       target_vocab.size());
   const double shortlist_seconds = SecondsSince(shortlist_start);
   ThrowIfStopped(stop);
 
   CheckTrainingMemory(config, options.MaxBatchTargetTokens(), options.max_training_bytes);
 
-  // Network and optimiser, drawn in the seed's order after seeding the generator.
+  // Network and optimiser, drawn in the seed's order after seeding the generator (or the checkpoint's).
   torch::manual_seed(options.seed);
-  auto net = CreateNetwork(config);
-  if (options.init_range > 0) InitializeUniform(*net, options.init_range);
+  std::shared_ptr<Seq2SeqNet> net = checkpoint ? checkpoint->parts.network : CreateNetwork(config);
+  if (options.init_range > 0 && !checkpoint) InitializeUniform(*net, options.init_range);
   // Imported vectors replace the drawn rows of the tokens they match; frozen tables get no gradient.
   std::map<std::string, double> import_metrics;
   std::string prepared;
   for (const auto& [path, side, vocab, table] :
        {std::tuple{options.source_vectors, "source", &source_vocab, net->source_embedding()},
         std::tuple{options.target_vectors, "target", &target_vocab, net->target_embedding()}}) {
-    if (path.empty()) continue;
+    if (path.empty() || checkpoint) continue;  // a checkpoint's weights hold the imported rows already
     prepared += (prepared.empty() ? "" : "; ") + ImportVectors(path, side, *vocab, table, &import_metrics);
     ThrowIfStopped(stop);
+  }
+  TrainingState state = checkpoint ? checkpoint->state : TrainingState{};
+  if (checkpoint) {
+    prepared += std::string(prepared.empty() ? "" : "; ") + "resumed from a checkpoint at epoch " +
+                std::to_string(state.epoch) + ", batch " + std::to_string(state.next_batch);
+  } else {
+    state.learning_rate = options.learning_rate;
   }
   if (options.freeze_source_embeddings) net->source_embedding().set_requires_grad(false);
   if (options.freeze_target_embeddings) net->target_embedding().set_requires_grad(false);
@@ -260,33 +279,71 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
   const bool mixed_precision = options.mixed_precision && FastBf16MatmulAvailable();
   net->SetMixedPrecision(mixed_precision);
   net->train();
-  torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(options.learning_rate));
+  torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(state.learning_rate));
+  if (checkpoint) {
+    try {
+      torch::serialize::InputArchive archive;
+      archive.load_from(checkpoint->optimizer_file);
+      optimizer.load(archive);
+    } catch (const c10::Error& e) {
+      throw FailedPreconditionError("checkpoint optimizer " + checkpoint->optimizer_file + ": " + e.msg());
+    }
+  }
+  const auto set_learning_rate = [&](double rate) {
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(rate);
+  };
+  set_learning_rate(state.learning_rate);
 
   ModelParts parts{config, source_tokenizer, target_tokenizer, source_vocab, target_vocab, net, {}, {}, shortlist};
   std::vector<SentencePair> dev_sample(dev.begin(), dev.begin() + std::min<size_t>(dev.size(), options.max_dev_sentences));
   BatchingOptions batching{options.batch_size, options.batch_tokens, options.bucket_by_length};
   const double budget_seconds = options.max_minutes * 60.0;
-  auto over_budget = [&] { return budget_seconds > 0 && SecondsSince(start) >= budget_seconds; };
 
   TrainingResult result;
   result.stop_reason = "completed";
-  double best_bleu = -1, last_loss = 0, last_speed = 0;
-  std::vector<torch::Tensor> best;
-  int epochs_without_gain = 0, epochs_done = 0;
-  int64_t steps = 0, total_tokens = 0;
-  double learning_rate = options.learning_rate;
+  double last_speed = 0;
+  // Time spent by the runs this one continues (a resumed run's budget and speed count them).
+  const double prior_elapsed = state.elapsed_seconds, prior_loop = state.loop_seconds;
   const auto train_start = Clock::now();
-  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+  auto elapsed = [&] { return prior_elapsed + SecondsSince(start); };
+  auto loop_seconds = [&] { return prior_loop + SecondsSince(train_start); };
+  auto over_budget = [&] { return budget_seconds > 0 && elapsed() >= budget_seconds; };
+  auto last_checkpoint = Clock::now();
+  auto save_checkpoint = [&] {
+    if (options.checkpoint_dir.empty()) return;
+    state.elapsed_seconds = elapsed();
+    state.loop_seconds = loop_seconds();
+    state.rng = GeneratorState();
+    SaveTrainingCheckpoint(options.checkpoint_dir, parts, optimizer, state);
+    last_checkpoint = Clock::now();
+  };
+  bool resuming = checkpoint.has_value();
+  while (state.epoch <= options.epochs) {
+    const int epoch = state.epoch;
     const auto epoch_start = Clock::now();
-    double loss_sum = 0;
-    int64_t batches = 0, tokens = 0;
-    for (const auto& indices : PlanEpoch(data, batching)) {
-      ThrowIfStopped(stop);
+    const double epoch_seconds_before = state.epoch_seconds;
+    // The epoch's batch plan is drawn from the generator (epoch_rng: its state at the epoch's start).
+    // A resumed epoch draws the same plan again, then continues dropout from the checkpoint's state.
+    if (resuming) {
+      SetGeneratorState(state.epoch_rng);
+    } else {
+      state.epoch_rng = GeneratorState();
+    }
+    const auto plan = PlanEpoch(data, batching);
+    if (resuming && state.next_batch > 0) SetGeneratorState(state.rng);
+    resuming = false;
+    for (size_t b = static_cast<size_t>(state.next_batch); b < plan.size(); ++b) {
+      if (stop && stop->StopRequested()) {
+        state.epoch_seconds = epoch_seconds_before + SecondsSince(epoch_start);
+        save_checkpoint();  // a stopped run (a server shutting down) continues from here
+        ThrowIfStopped(stop);
+      }
+      ThrowIfStopped(stop);  // a passed deadline
       if (over_budget()) break;
-      Batch batch = MakeBatch(data, indices);
+      Batch batch = MakeBatch(data, plan[b]);
       EncoderOutput encoded;
-      DecoderState state = net->Encode(batch.source, batch.source_lengths, &encoded);
-      auto hidden = net->DecoderHidden(encoded, state, batch.target_in);
+      DecoderState decoder_state = net->Encode(batch.source, batch.source_lengths, &encoded);
+      auto hidden = net->DecoderHidden(encoded, decoder_state, batch.target_in);
       // Project only the real target positions: padding costs no output-layer work.
       auto mask = batch.target_out.ne(Vocabulary::kPad);
       auto logits = net->Logits(hidden.index({mask}));
@@ -296,53 +353,65 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
       loss.backward();
       if (options.clip_norm > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), options.clip_norm);
       optimizer.step();
-      loss_sum += loss.item<double>() * static_cast<double>(batch.target_tokens);
-      ++batches;
-      ++steps;
-      tokens += batch.target_tokens;
+      state.epoch_loss_sum += loss.item<double>() * static_cast<double>(batch.target_tokens);
+      ++state.epoch_batches;
+      ++state.steps;
+      state.epoch_tokens += batch.target_tokens;
+      state.next_batch = static_cast<int64_t>(b) + 1;
+      if (options.checkpoint_minutes > 0 && b + 1 < plan.size() &&
+          SecondsSince(last_checkpoint) >= options.checkpoint_minutes * 60.0) {
+        state.epoch_seconds = epoch_seconds_before + SecondsSince(epoch_start);
+        save_checkpoint();
+      }
     }
-    if (batches == 0) {
+    if (state.epoch_batches == 0) {
       result.stop_reason = "time budget";
       break;
     }
-    epochs_done = epoch;
-    total_tokens += tokens;
-    last_loss = loss_sum / std::max<int64_t>(1, tokens);
-    const double epoch_seconds = SecondsSince(epoch_start);
-    last_speed = tokens / std::max(1e-9, epoch_seconds);
+    state.epochs_done = epoch;
+    state.total_tokens += state.epoch_tokens;
+    state.last_loss = state.epoch_loss_sum / std::max<int64_t>(1, state.epoch_tokens);
+    const double epoch_seconds = epoch_seconds_before + SecondsSince(epoch_start);
+    last_speed = state.epoch_tokens / std::max(1e-9, epoch_seconds);
     EpochProgress progress;
     progress.epoch = epoch;
     progress.total_epochs = options.epochs;
-    progress.steps = steps;
-    progress.loss = last_loss;
+    progress.steps = state.steps;
+    progress.loss = state.last_loss;
     progress.tokens_per_second = last_speed;
-    progress.train_tokens = tokens;
+    progress.train_tokens = state.epoch_tokens;
     progress.train_seconds = epoch_seconds;
     bool improved = true;
     if (!dev_sample.empty()) {
       ModelBundle probe("dev", "0", parts);
       progress.dev_bleu = EvaluateBleu(probe, dev_sample);
       net->train();
-      improved = progress.dev_bleu > best_bleu;
+      improved = progress.dev_bleu > state.best_bleu;
     }
     if (improved) {
-      best_bleu = progress.dev_bleu;
-      best = Snapshot(*net);
-      epochs_without_gain = 0;
+      state.best_bleu = progress.dev_bleu;
+      state.best = Snapshot(*net);
+      state.epochs_without_gain = 0;
     } else {
-      ++epochs_without_gain;
-      learning_rate *= options.lr_decay;
-      for (auto& group : optimizer.param_groups()) {
-        static_cast<torch::optim::AdamOptions&>(group.options()).lr(learning_rate);
-      }
+      ++state.epochs_without_gain;
+      state.learning_rate *= options.lr_decay;
+      set_learning_rate(state.learning_rate);
     }
-    if (!options.checkpoint_dir.empty()) SaveCheckpoint(*net, options.checkpoint_dir);
-    progress.elapsed_seconds = SecondsSince(start);
-    double remaining = SecondsSince(train_start) / epoch * (options.epochs - epoch);
+    // The next epoch starts from here: a checkpoint at every epoch's end.
+    state.epoch = epoch + 1;
+    state.next_batch = 0;
+    state.epoch_loss_sum = 0;
+    state.epoch_batches = 0;
+    state.epoch_tokens = 0;
+    state.epoch_seconds = 0;
+    state.epoch_rng = GeneratorState();  // the next epoch's plan is drawn from here
+    save_checkpoint();
+    progress.elapsed_seconds = elapsed();
+    double remaining = loop_seconds() / epoch * (options.epochs - epoch);
     if (budget_seconds > 0) remaining = std::min(remaining, std::max(0.0, budget_seconds - progress.elapsed_seconds));
     progress.eta_seconds = remaining;
     if (on_epoch) on_epoch(progress);
-    if (options.patience > 0 && epochs_without_gain >= options.patience) {
+    if (options.patience > 0 && state.epochs_without_gain >= options.patience) {
       result.stop_reason = "early stopping";
       break;
     }
@@ -351,8 +420,10 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
       break;
     }
   }
+  const int epochs_done = state.epochs_done;
+  const double best_bleu = state.best_bleu;
   if (epochs_done == 0) throw DeadlineExceededError("the time budget ended before the first epoch finished");
-  if (!best.empty()) Restore(*net, best);
+  if (!state.best.empty()) Restore(*net, state.best);
   net->eval();
   // Word lists and hidden-state averages for word retrieval, from the final weights.
   const auto words_start = Clock::now();
@@ -364,11 +435,11 @@ TrainingResult TrainModel(ModelConfig config, const std::vector<SentencePair>& t
                                 word_options, contextual_options);
   const double words_seconds = SecondsSince(words_start);
   if (!options.index_kind.empty()) parts.index_kind = ParseIndexKind(options.index_kind);
-  parts.metrics = {{"train_loss", last_loss},
+  parts.metrics = {{"train_loss", state.last_loss},
                    {"epochs", epochs_done},
-                   {"steps", static_cast<double>(steps)},
-                   {"train_seconds", SecondsSince(start)},
-                   {"tokens_per_second", total_tokens / std::max(1e-9, SecondsSince(train_start))},
+                   {"steps", static_cast<double>(state.steps)},
+                   {"train_seconds", elapsed()},
+                   {"tokens_per_second", state.total_tokens / std::max(1e-9, loop_seconds())},
                    {"training_pairs", static_cast<double>(data.size())},
                    {"shortlist_seconds", shortlist_seconds},
                    {"word_tables_seconds", words_seconds}};

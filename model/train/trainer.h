@@ -65,8 +65,15 @@ struct TrainingOptions {
   int64_t contextual_sentences = 20000;
   // The word searches' FAISS index kind (model/index/embedding_index.h); empty = by vocabulary size.
   std::string index_kind;
-  // If set, the weights are saved here after every epoch (checkpoint.pt).
+  // If set, training checkpoints (model/train/training_checkpoint.h: weights, optimizer, generator,
+  // position) are written here at the end of every epoch, every checkpoint_minutes within one (0 =
+  // only at epoch ends), and when the run is stopped (cancelled, interrupted) between two batches.
   std::string checkpoint_dir;
+  double checkpoint_minutes = 0;
+  // Continue from the newest checkpoint in checkpoint_dir, if there is one, instead of starting over:
+  // the same corpus and options then give the same model as a run that was never stopped. Without
+  // it, a run removes the checkpoints it finds.
+  bool resume = false;
   // Word vectors (word2vec text or GloVe; model/embed/vector_io.h) that initialise a side's embedding
   // table once it is drawn: every token whose text, without SentencePiece's word-start mark, is a
   // word of the file starts from that word's vector. The file's dimension must be embed_dim
