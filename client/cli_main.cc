@@ -743,6 +743,9 @@ int main(int argc, char** argv) {
   watch_cmd->add_option("id", job_id, "job id")->required();
   auto* cancel_cmd = app.add_subcommand("cancel", "cancel a running training job (publishes nothing)");
   cancel_cmd->add_option("id", job_id, "job id")->required();
+  auto* resume_cmd =
+      app.add_subcommand("resume", "continue an INTERRUPTED training job from its last checkpoint (same id)");
+  resume_cmd->add_option("id", job_id, "job id")->required();
 
   std::string versions_model, version_arg;
   bool force_delete = false;
@@ -929,9 +932,11 @@ int main(int argc, char** argv) {
     if (watch_cmd->parsed()) {
       return PrintProgressUntilDone([&](const ProgressCallback& print) { return client.WatchJob(job_id, print); });
     }
-    if (job_cmd->parsed() || cancel_cmd->parsed()) {
+    if (job_cmd->parsed() || cancel_cmd->parsed() || resume_cmd->parsed()) {
       v1::JobInfo job;
-      auto status = job_cmd->parsed() ? client.GetJob(job_id, &job) : client.CancelJob(job_id, &job);
+      auto status = job_cmd->parsed()      ? client.GetJob(job_id, &job)
+                    : cancel_cmd->parsed() ? client.CancelJob(job_id, &job)
+                                           : client.ResumeJob(job_id, &job);
       if (!status.ok()) return Fail(status);
       PrintJob(job);
       return 0;

@@ -150,6 +150,14 @@ grpc::Status WordBridgeClient::CancelJob(const std::string& job_id, v1::JobInfo*
   return stub_->CancelJob(&context, request, response);
 }
 
+grpc::Status WordBridgeClient::ResumeJob(const std::string& job_id, v1::JobInfo* response) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ResumeJobRequest request;
+  request.set_job_id(job_id);
+  return stub_->ResumeJob(&context, request, response);
+}
+
 grpc::Status WordBridgeClient::Translate(const v1::TranslateRequest& request, v1::TranslateResponse* response) {
   grpc::ClientContext context;
   SetDeadline(&context);

@@ -75,6 +75,8 @@ class WordBridgeClient {
   // Jobs of `model` ("" = every model), newest first.
   grpc::Status ListJobs(const std::string& model, v1::ListJobsResponse* response);
   grpc::Status CancelJob(const std::string& job_id, v1::JobInfo* response);
+  // Continues an INTERRUPTED job from its last checkpoint (same id).
+  grpc::Status ResumeJob(const std::string& job_id, v1::JobInfo* response);
   grpc::Status Translate(const v1::TranslateRequest& request, v1::TranslateResponse* response);
   grpc::Status GetEmbedding(const v1::GetEmbeddingRequest& request, v1::GetEmbeddingResponse* response);
   grpc::Status NearestWords(const v1::NearestWordsRequest& request, v1::NearestWordsResponse* response);

@@ -200,6 +200,7 @@ const std::vector<RpcDriver>& Rpcs() {
       [](const std::string& m) {
         return Call<v1::DeleteCorpusRequest, v1::DeleteCorpusResponse>(m, &S::DeleteCorpus);
       },
+      [](const std::string& m) { return Call<v1::ResumeJobRequest, v1::JobInfo>(m, &S::ResumeJob); },  // 19
   };
   return rpcs;
 }

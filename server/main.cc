@@ -52,6 +52,15 @@ int main(int argc, char** argv) {
                  "concurrent training jobs (0 = this server does not train: Train gets FAILED_PRECONDITION)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--checkpoint-minutes", options.limits.checkpoint_minutes,
+                 "training checkpoints within an epoch every this many minutes (always at each epoch's end; 0 = "
+                 "only there)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--resume-jobs", options.resume_jobs,
+                 "at start-up, continue INTERRUPTED training jobs from their last checkpoint (false: they wait "
+                 "for ResumeJob)")
+      ->capture_default_str();
   app.add_option("--training-threads", options.training_threads,
                  "compute threads of each training job (all cores on a machine that only trains)")
       ->capture_default_str();
@@ -82,7 +91,7 @@ int main(int argc, char** argv) {
   app.add_option("--tls-client-ca", security.tls_client_ca_file,
                  "require client certificates signed by these CAs (PEM; mTLS; needs --tls-cert)");
   app.add_option("--auth-token-file", security.auth_token_file,
-                 "require 'authorization: Bearer <token>' with this file's token for admin RPCs (Train, CancelJob, "
+                 "require 'authorization: Bearer <token>' with this file's token for admin RPCs (Train, CancelJob, ResumeJob, "
                  "SetServingVersion, DeleteVersion, IndexSentences, UploadCorpus, DeleteCorpus); read once");
   app.add_flag("--auth-all", security.auth_all, "require the token for every RPC except grpc.health.v1");
   CLI11_PARSE(app, argc, argv);

@@ -39,9 +39,10 @@ struct SecurityOptions {
 // The RPCs that change what the server holds or runs: they need the bearer token whenever the server
 // has one. Every future admin RPC (job control, uploads, version pins and deletes) belongs here.
 // Watching, getting and listing jobs are reads, as ListModels is.
-inline constexpr std::array<const char*, 7> kAdminMethods = {
+inline constexpr std::array<const char*, 8> kAdminMethods = {
     "/wordbridge.v1.WordBridge/Train",
     "/wordbridge.v1.WordBridge/CancelJob",
+    "/wordbridge.v1.WordBridge/ResumeJob",
     "/wordbridge.v1.WordBridge/SetServingVersion",
     "/wordbridge.v1.WordBridge/DeleteVersion",
     "/wordbridge.v1.WordBridge/IndexSentences",

@@ -101,6 +101,8 @@ void ServerRunner::Start() {
     http_->Start();
   }
   if (options_.reload_seconds > 0) reload_thread_ = std::thread(&ServerRunner::ReloadLoop, this);
+  // Jobs that were running when this server (or another one sharing the store) stopped or died.
+  if (options_.resume_jobs && options_.max_training_jobs > 0) service_->ResumeInterruptedJobs();
   std::cerr << "wordbridge-server listening on " << options_.host << ":" << port_ << " with "
             << store_->List().size() << " model(s); " << engine_options.workers << " translation worker(s) x "
             << engine_options.threads_per_worker << " thread(s) of " << threads << " compute thread(s), "

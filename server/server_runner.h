@@ -49,6 +49,9 @@ struct ServerOptions {
   // other cores to translation; on a machine that only trains, give it all cores.
   int max_training_jobs = 1;
   int training_threads = 1;
+  // At start-up, continue every INTERRUPTED training job from its last checkpoint (ResumeJob does it
+  // on demand otherwise).
+  bool resume_jobs = true;
   // The largest gRPC message received or sent (proto/grpc_settings.h).
   int max_message_bytes = 256 * 1024 * 1024;
   // Per-request limits of the service (sentences, neighbours, inline pairs, model memory).

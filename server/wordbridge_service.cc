@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iostream>
 #include <cctype>
 #include <chrono>
 
@@ -217,6 +218,7 @@ JobSpec WordBridgeService::TrainJobSpec(const v1::TrainRequest& request) const {
   const auto& options = request.options();
   spec.split_seed = options.split_seed() == 0 ? 1 : static_cast<uint64_t>(options.split_seed());
   spec.options.checkpoint_dir = store_->root() + "/.checkpoints/" + request.model();
+  spec.options.checkpoint_minutes = limits_.checkpoint_minutes;
   spec.options.source_vectors = VectorsPath(options.source_vectors(), "source", spec.config.embed_dim);
   spec.options.target_vectors = VectorsPath(options.target_vectors(), "target", spec.config.embed_dim);
   spec.read_corpus = CorpusReader(request.corpus(), "corpus");
@@ -258,7 +260,9 @@ grpc::Status WordBridgeService::Train(grpc::ServerContext* context, const v1::Tr
   std::shared_ptr<TrainingJob> job;
   grpc::Status status = Guarded([&] {
     Authorize("Train", context);
-    job = jobs_->Start(TrainJobSpec(*request));
+    JobSpec spec = TrainJobSpec(*request);
+    spec.request = request->SerializeAsString();  // kept with the job so that it can resume
+    job = jobs_->Start(std::move(spec));
     return grpc::Status::OK;
   });
   if (!status.ok()) return Record("Train", start, status);
@@ -949,6 +953,41 @@ grpc::Status WordBridgeService::DeleteCorpus(grpc::ServerContext* context, const
                                              v1::DeleteCorpusResponse*) {
   return Handle("DeleteCorpus", context, [&] {
     Uploads().Remove(request->name());
+    return grpc::Status::OK;
+  });
+}
+
+std::shared_ptr<TrainingJob> WordBridgeService::ResumeInterruptedJob(const std::string& job_id) {
+  RequireJobId(job_id);
+  v1::TrainRequest request;
+  if (!request.ParseFromString(jobs_->StoredRequest(job_id))) {
+    throw FailedPreconditionError("job " + job_id + ": its stored request is damaged; start it again");
+  }
+  JobSpec spec = TrainJobSpec(request);  // the corpus files must still be there
+  spec.request = request.SerializeAsString();
+  return jobs_->Resume(job_id, std::move(spec));
+}
+
+std::vector<std::string> WordBridgeService::ResumeInterruptedJobs() {
+  std::vector<std::string> resumed;
+  for (const auto& record : jobs_->Resumable()) {
+    try {
+      resumed.push_back(ResumeInterruptedJob(record.id)->id());
+      std::cerr << "resumed training job " << record.id << " of " << record.model << " from its last checkpoint"
+                << std::endl;
+    } catch (const std::exception& e) {
+      std::cerr << "training job " << record.id << " of " << record.model << " stays INTERRUPTED: " << e.what()
+                << std::endl;
+    }
+  }
+  return resumed;
+}
+
+grpc::Status WordBridgeService::ResumeJob(grpc::ServerContext* context, const v1::ResumeJobRequest* request,
+                                          v1::JobInfo* response) {
+  return Handle("ResumeJob", context, [&] {
+    const auto job = ResumeInterruptedJob(request->job_id());
+    JobRecordToProto(job->record(), response);
     return grpc::Status::OK;
   });
 }

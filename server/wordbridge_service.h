@@ -34,6 +34,9 @@ struct ServiceLimits {
   // batch's activations); larger requests get RESOURCE_EXHAUSTED before anything is allocated.
   // 0 = no limit. Default: half the machine's memory.
   int64_t max_model_bytes = DefaultMaxModelBytes();
+  // Training checkpoints within an epoch every this many minutes (always at each epoch's end); 0 =
+  // only at epoch ends.
+  double checkpoint_minutes = 10;
   // The word-search index kind of versions trained here when a Train request names none; empty = by
   // vocabulary size.
   std::string default_index_kind;
@@ -88,6 +91,16 @@ class WordBridgeService final : public v1::WordBridge::Service {
                                  v1::SetServingVersionResponse* response) override;
   grpc::Status DeleteVersion(grpc::ServerContext* context, const v1::DeleteVersionRequest* request,
                              v1::DeleteVersionResponse* response) override;
+  grpc::Status ResumeJob(grpc::ServerContext* context, const v1::ResumeJobRequest* request,
+                         v1::JobInfo* response) override;
+
+  // Continues INTERRUPTED job `job_id` from its last checkpoint: its stored request is checked and
+  // turned into a job spec again (corpus files must still exist), then TrainingJobs::Resume. Throws
+  // the model library's typed errors.
+  std::shared_ptr<TrainingJob> ResumeInterruptedJob(const std::string& job_id);
+  // Resumes every INTERRUPTED job that can (at start-up); logs one line per job, resumed or not.
+  // Returns the ids resumed.
+  std::vector<std::string> ResumeInterruptedJobs();
 
   grpc::Status UploadCorpus(grpc::ServerContext* context, grpc::ServerReader<v1::UploadCorpusRequest>* reader,
                             v1::UploadCorpusResponse* response) override;

@@ -101,6 +101,10 @@ std::string JobRecordStore::PathOf(const std::string& model, const std::string& 
   return (fs::path(root_) / model / kJobsFolder / (id + kSuffix)).string();
 }
 
+std::string JobRecordStore::RequestPathOf(const std::string& model, const std::string& id) const {
+  return (fs::path(root_) / model / kJobsFolder / (id + ".request")).string();
+}
+
 std::string JobRecordStore::ToJson(const JobRecord& r) {
   const nlohmann::json owner = {{"host", r.owner.host},
                                 {"boot_id", r.owner.boot_id},
@@ -235,6 +239,7 @@ void JobRecordStore::Prune(const std::string& model, size_t keep) const {
   for (size_t i = keep; i < records.size(); ++i) {
     std::error_code ec;
     fs::remove(PathOf(model, records[i].id), ec);
+    fs::remove(RequestPathOf(model, records[i].id), ec);
   }
 }
 

@@ -71,6 +71,9 @@ class JobRecordStore {
 
   // <root>/<model>/.jobs/<id>.json
   std::string PathOf(const std::string& model, const std::string& id) const;
+  // <root>/<model>/.jobs/<id>.request: what the job was started with (opaque bytes: the service's
+  // request), kept while the job may still resume.
+  std::string RequestPathOf(const std::string& model, const std::string& id) const;
   // Writes the record crash-safely (temp file, fsync, rename), making its folder when missing.
   void Write(JobRecord record) const;
   // The record of job `id` of any model; nullopt when there is none (or it cannot be parsed).

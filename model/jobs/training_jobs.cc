@@ -1,12 +1,19 @@
 #include "model/jobs/training_jobs.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <random>
 #include <set>
 
 #include "model/common/errors.h"
+#include "model/common/file_util.h"
+#include "model/train/training_checkpoint.h"
 
 namespace wordbridge {
 
@@ -262,11 +269,9 @@ void TrainingJobs::ForgetOldJobsLocked(const std::string& model, const TrainingJ
   for (size_t i = keep_finished_; i < finished.size(); ++i) jobs_.erase(finished[i]->id());
 }
 
-std::shared_ptr<TrainingJob> TrainingJobs::Start(JobSpec spec) {
-  std::lock_guard lock(mutex_);
-  if (running_.count(spec.model)) {
-    throw FailedPreconditionError("model '" + spec.model + "' is already being trained by job " +
-                                  running_[spec.model]->id());
+void TrainingJobs::CheckCapacityLocked(const std::string& model) const {
+  if (auto running = running_.find(model); running != running_.end()) {
+    throw FailedPreconditionError("model '" + model + "' is already being trained by job " + running->second->id());
   }
   if (max_concurrent_ == 0) {
     throw FailedPreconditionError("this server does not train (--max-training-jobs 0); send Train to a server that "
@@ -276,15 +281,27 @@ std::shared_ptr<TrainingJob> TrainingJobs::Start(JobSpec spec) {
     throw ResourceExhaustedError("the server already runs " + std::to_string(running_.size()) +
                                  " training job(s), its limit; try again when one finishes");
   }
-  // Reap the threads of jobs that have ended (each exits right after publishing its status).
-  for (auto it = threads_.begin(); it != threads_.end();) {
-    if (it->first->finished()) {
-      it->second.join();
-      it = threads_.erase(it);
-    } else {
-      ++it;
-    }
+}
+
+namespace {
+
+// Opens `path` and takes an exclusive flock on it without waiting; -1 when another process holds it.
+// NotFoundError when the file does not exist.
+int ClaimFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw NotFoundError("cannot open " + path);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return -1;
   }
+  return fd;
+}
+
+}  // namespace
+
+std::shared_ptr<TrainingJob> TrainingJobs::Start(JobSpec spec) {
+  std::lock_guard lock(mutex_);
+  CheckCapacityLocked(spec.model);
   JobRecord record;
   record.start_time = Clock::now();
   record.id = NewJobId(record.start_time);
@@ -294,12 +311,97 @@ std::shared_ptr<TrainingJob> TrainingJobs::Start(JobSpec spec) {
   record.message = "accepted";
   record.owner = owner_;
   record.manager = manager_id_;
-  records_.Write(record);  // before anything runs: a job nobody could find again must not start
+  // The request first, then the record (a job nobody could find again must not start); the claim
+  // on the request marks the job as this process's for any server that would resume it.
+  int claim = -1;
+  const std::string request_path = records_.RequestPathOf(spec.model, record.id);
+  if (!spec.request.empty()) {
+    std::error_code error;
+    std::filesystem::create_directories(std::filesystem::path(request_path).parent_path(), error);
+    WriteFileAtomically(request_path, spec.request);
+    claim = ClaimFile(request_path);
+  }
+  try {
+    records_.Write(record);
+  } catch (...) {
+    if (claim >= 0) ::close(claim);
+    ::unlink(request_path.c_str());
+    throw;
+  }
+  return LaunchLocked(record, std::move(spec), claim, "accepted");
+}
+
+std::shared_ptr<TrainingJob> TrainingJobs::Resume(const std::string& id, JobSpec spec) {
+  std::lock_guard lock(mutex_);
+  auto found = records_.Find(id);
+  if (!found) throw NotFoundError("no job " + id);
+  if (found->model != spec.model) throw FailedPreconditionError("job " + id + " trains " + found->model);
+  CheckCapacityLocked(spec.model);
+  const int claim = ClaimFile(records_.RequestPathOf(found->model, id));
+  if (claim < 0) throw FailedPreconditionError("job " + id + " is being resumed by another server process");
+  // Read again under the claim: another process may have resumed it (and finished) in between.
+  found = records_.Find(id);
+  if (!found || found->state != JobState::kInterrupted) {
+    ::close(claim);
+    throw FailedPreconditionError("job " + id + " is " + (found ? JobStateName(found->state) : "gone") +
+                                  "; only an INTERRUPTED job resumes");
+  }
+  JobRecord record = *found;
+  record.state = JobState::kQueued;
+  record.end_time = {};
+  record.error = {};
+  record.message = "resumed";
+  record.owner = owner_;
+  record.manager = manager_id_;
+  try {
+    records_.Write(record);
+  } catch (...) {
+    ::close(claim);
+    throw;
+  }
+  spec.options.resume = true;
+  return LaunchLocked(record, std::move(spec), claim, "resumed from its last checkpoint");
+}
+
+std::string TrainingJobs::StoredRequest(const std::string& id) const {
+  const JobRecord record = Get(id);
+  try {
+    return ReadFile(records_.RequestPathOf(record.model, id));
+  } catch (const NotFoundError&) {
+    throw NotFoundError("job " + id + " kept no request to resume from; start it again");
+  }
+}
+
+std::vector<JobRecord> TrainingJobs::Resumable() const {
+  std::vector<JobRecord> resumable;
+  for (auto& record : List()) {
+    if (record.state == JobState::kInterrupted &&
+        std::filesystem::exists(records_.RequestPathOf(record.model, record.id))) {
+      resumable.push_back(std::move(record));
+    }
+  }
+  std::sort(resumable.begin(), resumable.end(),
+            [](const JobRecord& a, const JobRecord& b) { return a.start_time < b.start_time; });
+  return resumable;
+}
+
+std::shared_ptr<TrainingJob> TrainingJobs::LaunchLocked(const JobRecord& record, JobSpec spec, int claim_fd,
+                                                        const std::string& message) {
+  // Reap the threads of jobs that have ended (each exits right after publishing its status).
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    if (it->first->finished()) {
+      it->second.join();
+      it = threads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   auto job = std::make_shared<TrainingJob>(record);
+  job->claim_fd_ = claim_fd;
   JobProgress accepted;
   accepted.stage = JobProgress::Stage::kStarted;
   accepted.total_epochs = spec.options.epochs;
-  accepted.message = "accepted";
+  accepted.message = message;
   job->Push(accepted);
   running_[spec.model] = job;
   jobs_[job->id()] = job;
@@ -415,6 +517,12 @@ void TrainingJobs::Run(std::shared_ptr<TrainingJob> job, JobSpec spec) {
     std::cerr << "training job " << job->id() << " ended " << JobStateName(state) << ": " << status.message
               << std::endl;
   }
+  // A job that ended for good needs neither its checkpoints nor its request any more; an interrupted
+  // one keeps both to resume from.
+  if (state != JobState::kInterrupted) {
+    if (!spec.options.checkpoint_dir.empty()) RemoveTrainingCheckpoints(spec.options.checkpoint_dir);
+    ::unlink(records_.RequestPathOf(spec.model, job->id()).c_str());
+  }
   // The record first, then the state others wait on: whoever sees the job finished finds its record.
   JobRecord final_record = job->record();
   final_record.state = state;
@@ -433,6 +541,8 @@ void TrainingJobs::Run(std::shared_ptr<TrainingJob> job, JobSpec spec) {
           .Increment();
     }
   }
+  if (job->claim_fd_ >= 0) ::close(job->claim_fd_);  // after the record: another server may resume it now
+  job->claim_fd_ = -1;
   // Last: Start joins the threads of finished jobs while holding mutex_.
   job->Update([&](JobRecord& r) { r = final_record; });
 }

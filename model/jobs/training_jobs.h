@@ -37,6 +37,9 @@ struct JobSpec {
   std::function<std::vector<SentencePair>()> read_dev;
   // Without read_dev, options.dev_holdout_fraction of the corpus becomes the dev set.
   uint64_t split_seed = 1;
+  // How to build this spec again (opaque to the job manager: the service's serialised request). Kept
+  // next to the job's record while the job may resume; empty = the job cannot resume.
+  std::string request;
 };
 
 // One progress message of a job.
@@ -92,6 +95,9 @@ class TrainingJob {
   JobRecord Update(const std::function<void(JobRecord&)>& change);
 
   StopToken stop_;
+  // An open descriptor of the job's stored request, locked (flock) while this process runs the job,
+  // so two servers sharing the store never resume the same job; -1 when none.
+  int claim_fd_ = -1;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   JobRecord record_;
@@ -117,6 +123,17 @@ class TrainingJobs {
   // FAILED_PRECONDITION when the model is already being trained, or when max_concurrent is 0 (a
   // server that only serves, e.g. a Kubernetes translation replica).
   std::shared_ptr<TrainingJob> Start(JobSpec spec);
+  // Continues INTERRUPTED job `id` under the same id from its last training checkpoint, with `spec`
+  // built again from StoredRequest(id) (options.resume is set here). NotFoundError for an unknown job
+  // or one without a stored request; FailedPreconditionError when the job is not INTERRUPTED or
+  // another server process is resuming it; otherwise as Start.
+  std::shared_ptr<TrainingJob> Resume(const std::string& id, JobSpec spec);
+  // The request job `id` was started with (JobSpec::request); NotFoundError when none is kept (the
+  // job finished, or was started without one).
+  std::string StoredRequest(const std::string& id) const;
+  // INTERRUPTED jobs of every model that kept their request, oldest first: what a restarted server
+  // resumes.
+  std::vector<JobRecord> Resumable() const;
   // A job this manager runs or ran (and still holds in memory); null otherwise.
   std::shared_ptr<TrainingJob> Find(const std::string& id) const;
   // The record of job `id`: from memory, else from disk (another process's, or an earlier run's).
@@ -136,6 +153,11 @@ class TrainingJobs {
 
  private:
   void Run(std::shared_ptr<TrainingJob> job, JobSpec spec);
+  // Throws unless a job for `model` may start now (see Start). Needs mutex_.
+  void CheckCapacityLocked(const std::string& model) const;
+  // Registers `record`'s job, pushes its first message and starts its thread. Needs mutex_.
+  std::shared_ptr<TrainingJob> LaunchLocked(const JobRecord& record, JobSpec spec, int claim_fd,
+                                            const std::string& message);
   // Training progress as gauges per model.
   void Report(const std::string& model, const EpochProgress& progress);
   // Writes a job's record; failures are logged (a job does not fail because its record could not be written).

@@ -249,11 +249,13 @@ TEST_F(CliEndToEndTest, DetachedJobsAreWatchedListedCancelledAndOutliveARestart)
   EXPECT_NE(cancelled.output.find("state      CANCELLED"), std::string::npos) << cancelled.output;
   EXPECT_EQ(Cli("watch " + cancelled_id).exit_code, 2);
 
-  // A job running when the server stops is interrupted; every record is there after the restart.
+  // A job running when the server stops is interrupted; every record is there after the restart
+  // (which here does not resume jobs by itself).
   auto running = Cli("train --model job-slow --arch seed --epochs 100000 --detach --corpus " + corpus);
   ASSERT_EQ(running.exit_code, 0) << running.output;
   const std::string interrupted_id = LastLine(running.output);
   EXPECT_EQ(StopServer(), 0) << Log();
+  server_args_ = {"--resume-jobs=false"};
   StartServer();
   auto jobs = Cli("jobs");
   ASSERT_EQ(jobs.exit_code, 0) << jobs.output;
@@ -275,6 +277,45 @@ TEST_F(CliEndToEndTest, DetachedJobsAreWatchedListedCancelledAndOutliveARestart)
   EXPECT_EQ(rewatched.exit_code, 0) << rewatched.output;
   EXPECT_NE(rewatched.output.find("published job-toy version 1"), std::string::npos) << rewatched.output;
   EXPECT_EQ(Cli("watch " + interrupted_id).exit_code, 2);
+  // ResumeJob continues it under its id; only INTERRUPTED jobs resume.
+  auto resumed = Cli("resume " + interrupted_id);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_TRUE(resumed.output.find("state      QUEUED") != std::string::npos ||
+              resumed.output.find("state      RUNNING") != std::string::npos)
+      << resumed.output;
+  EXPECT_EQ(Cli("resume " + done_id).exit_code, 2);
+  EXPECT_EQ(Cli("cancel " + interrupted_id).exit_code, 0);
+}
+
+TEST_F(CliEndToEndTest, AJobKilledWithItsServerResumesAfterTheRestartAndPublishes) {
+  const std::string corpus = (fs::path(WORDBRIDGE_SOURCE_DIR) / "data" / "toy.tsv").string();
+  // Checkpoints after every few batches as well as at each epoch's end.
+  StopServer();
+  server_args_ = {"--checkpoint-minutes", "0.001"};
+  StartServer();
+  auto started = Cli("train --model killed --arch seed --epochs 60 --detach --corpus " + corpus);
+  ASSERT_EQ(started.exit_code, 0) << started.output;
+  const std::string id = LastLine(started.output);
+  // Wait for a few epochs, then kill the server without warning.
+  for (int i = 0; i < 600; ++i) {
+    auto job = Cli("job " + id);
+    const size_t at = job.output.find("epoch      ");
+    if (at != std::string::npos && std::atoi(job.output.c_str() + at + 11) >= 10) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(server_pid_, SIGKILL);
+  ::waitpid(server_pid_, nullptr, 0);
+  server_pid_ = -1;
+  StartServer();  // resumes the job by itself
+  auto watched = Cli("watch " + id);
+  ASSERT_EQ(watched.exit_code, 0) << watched.output << Log();
+  EXPECT_NE(watched.output.find("resumed from its last checkpoint"), std::string::npos) << watched.output;
+  EXPECT_NE(watched.output.find("published killed version 1"), std::string::npos) << watched.output;
+  EXPECT_EQ(watched.output.find("epoch 1/60"), std::string::npos) << "it started over:\n" << watched.output;
+  auto job = Cli("job " + id);
+  EXPECT_NE(job.output.find("state      SUCCEEDED"), std::string::npos) << job.output;
+  auto translated = Cli("translate --model killed \"我 爱 自然 语言 处理\"");
+  EXPECT_EQ(translated.output, "I love natural language processing\n") << translated.output;
 }
 
 // The row of `version` in `wordbridge versions` output ("" when absent).

@@ -116,6 +116,89 @@ TEST_F(JobsTest, AManagerWithoutJobSlotsRefusesToTrainAndWritesNoRecord) {
   EXPECT_TRUE(jobs.List("").empty());
 }
 
+TEST_F(JobsTest, AnInterruptedJobResumesUnderItsIdFromItsCheckpointAndFinishes) {
+  // A spec as the service makes it: a stored request to rebuild it from, and a checkpoint folder.
+  const auto spec_for = [&](int epochs) {
+    JobSpec spec = ToySpec("toy", epochs);
+    spec.options.checkpoint_dir = store_->root() + "/.checkpoints/toy";
+    spec.request = "the request, as the service would store it";
+    return spec;
+  };
+  std::string id;
+  {
+    TrainingJobs jobs(store_.get(), 1);
+    auto job = jobs.Start(spec_for(100000));
+    id = job->id();
+    // Wait for a finished epoch (so there is a checkpoint), then stop the server's job manager.
+    JobProgress progress;
+    for (size_t i = 0;; ++i) {
+      ASSERT_EQ(job->WaitForProgress(i, &progress, std::chrono::minutes(1)), TrainingJob::Next::kMessage);
+      if (progress.stage == JobProgress::Stage::kEpoch && progress.epoch >= 2) break;
+    }
+  }
+  TrainingJobs jobs(store_.get(), 1);
+  ASSERT_EQ(jobs.Get(id).state, JobState::kInterrupted);
+  const int epochs_before = jobs.Get(id).epoch;
+  EXPECT_GE(epochs_before, 2);
+  const auto resumable = jobs.Resumable();
+  ASSERT_EQ(resumable.size(), 1u);
+  EXPECT_EQ(resumable[0].id, id);
+  EXPECT_EQ(jobs.StoredRequest(id), "the request, as the service would store it");
+  EXPECT_THROW(jobs.Resume("job-20260101T000000Z-000000000000", spec_for(5)), NotFoundError);
+
+  // Resumed with a finite number of epochs (as if that had been the request): it continues from its
+  // checkpoint, not from epoch 1, under the same id, and publishes.
+  const int total = epochs_before + 2;
+  auto resumed = jobs.Resume(id, spec_for(total));
+  EXPECT_EQ(resumed->id(), id);
+  ASSERT_TRUE(resumed->WaitUntilFinished(std::chrono::minutes(2)));
+  const JobRecord done = jobs.Get(id);
+  EXPECT_EQ(done.state, JobState::kSucceeded) << done.error.message;
+  EXPECT_EQ(done.epoch, total);
+  EXPECT_EQ(done.version, "1");
+  JobProgress first;
+  ASSERT_EQ(resumed->WaitForProgress(0, &first, std::chrono::milliseconds(0)), TrainingJob::Next::kMessage);
+  EXPECT_NE(first.message.find("resumed"), std::string::npos) << first.message;
+  JobProgress progress;
+  for (size_t i = 0; resumed->WaitForProgress(i, &progress, std::chrono::milliseconds(0)) == TrainingJob::Next::kMessage;
+       ++i) {
+    if (progress.stage == JobProgress::Stage::kEpoch) {
+      EXPECT_GT(progress.epoch, epochs_before) << "a resumed job trained an epoch again";
+    }
+  }
+  // Done for good: no checkpoint and no stored request are left, and it does not resume again.
+  EXPECT_FALSE(fs::exists(store_->root() + "/.checkpoints/toy/LATEST"));
+  EXPECT_THROW(jobs.StoredRequest(id), NotFoundError);
+  EXPECT_TRUE(jobs.Resumable().empty());
+  EXPECT_THROW(jobs.Resume(id, spec_for(total)), NotFoundError);
+}
+
+TEST_F(JobsTest, TwoManagersCannotResumeTheSameJob) {
+  std::string id;
+  {
+    TrainingJobs jobs(store_.get(), 1);
+    JobSpec spec = ToySpec("toy", 100000);
+    spec.options.checkpoint_dir = store_->root() + "/.checkpoints/toy";
+    spec.request = "r";
+    id = jobs.Start(std::move(spec))->id();
+    WaitForRunningRecord("toy", id);
+  }
+  TrainingJobs first(store_.get(), 1), second(store_.get(), 1);
+  auto spec = [&] {
+    JobSpec s = ToySpec("toy", 100000);
+    s.options.checkpoint_dir = store_->root() + "/.checkpoints/toy";
+    s.request = "r";
+    return s;
+  };
+  auto job = first.Resume(id, spec());
+  // The running job holds the claim on its request: the other manager (another server process on
+  // the same store, as far as the claim is concerned) is refused.
+  EXPECT_THROW(second.Resume(id, spec()), FailedPreconditionError);
+  EXPECT_EQ(first.Cancel(id).state, JobState::kCancelled);
+  // Cancelled: it is over, and cannot resume.
+  EXPECT_THROW(second.Resume(id, spec()), NotFoundError);
+}
+
 TEST_F(JobsTest, RecordsSurviveARestartAndARunningJobBecomesInterrupted) {
   std::string finished_id, running_id, running_text;
   {

@@ -51,6 +51,7 @@ TEST(AccessPolicyTest, AdminMethodsNeedTheTokenOthersOnlyWithAuthAll) {
   EXPECT_FALSE(admin.Protects("/wordbridge.v1.WordBridge/Translate"));
   EXPECT_FALSE(admin.Protects("/wordbridge.v1.WordBridge/ListModels"));
   EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/CancelJob"));
+  EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/ResumeJob"));
   EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/SetServingVersion"));
   EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/DeleteVersion"));
   EXPECT_TRUE(admin.Protects("/wordbridge.v1.WordBridge/IndexSentences"));

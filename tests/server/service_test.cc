@@ -1003,8 +1003,11 @@ TEST_F(ServiceTest, ADetachedJobFinishesAndPublishes) {
   EXPECT_TRUE(job.error_code().empty());
   // Its record is on disk, next to the model.
   EXPECT_TRUE(fs::exists(*root_ / "models" / "detached" / ".jobs" / (id + ".json")));
-  // Finished jobs cannot be cancelled.
+  // Finished jobs cannot be cancelled, or resumed: their request and checkpoints are gone.
   EXPECT_EQ(Client().CancelJob(id, &job).error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Client().ResumeJob(id, &job).error_code(), StatusCode::NOT_FOUND);
+  EXPECT_FALSE(fs::exists(*root_ / "models" / "detached" / ".jobs" / (id + ".request")));
+  EXPECT_FALSE(fs::exists(*root_ / "models" / ".checkpoints" / "detached" / "LATEST"));
 }
 
 TEST_F(ServiceTest, WatchersSeeTheSameEpochsAndALateOneTheWholeHistory) {
@@ -1097,8 +1100,10 @@ TEST_F(ServiceTest, UnknownJobsAreNotFound) {
     EXPECT_EQ(Client().GetJob(id, &job).error_code(), StatusCode::NOT_FOUND) << id;
     EXPECT_EQ(Client().CancelJob(id, &job).error_code(), StatusCode::NOT_FOUND) << id;
     EXPECT_EQ(Watch(Client(), id, &messages).error_code(), StatusCode::NOT_FOUND) << id;
+    EXPECT_EQ(Client().ResumeJob(id, &job).error_code(), StatusCode::NOT_FOUND) << id;
   }
   EXPECT_EQ(Client().GetJob("", &job).error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Client().ResumeJob("", &job).error_code(), StatusCode::INVALID_ARGUMENT);
   v1::ListJobsResponse jobs;
   EXPECT_EQ(Client().ListJobs("../evil", &jobs).error_code(), StatusCode::INVALID_ARGUMENT);
   ASSERT_TRUE(Client().ListJobs("never-trained", &jobs).ok());
