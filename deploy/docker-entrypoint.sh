@@ -100,18 +100,21 @@ if [ "$1" = "wordbridge-server" ] || [ "$1" = "/usr/local/bin/wordbridge-server"
   # The model store must be writable by this uid (publishing, pins, job records) and so must the data
   # directory when it exists (uploads). fsGroup in Kubernetes does not reach NFS and many RWX drivers,
   # so say what is wrong here instead of failing at the first publish.
-  for dir in "${WORDBRIDGE_MODEL_DIR:-/models}" "${WORDBRIDGE_DATA_DIR:-/data}"; do
-    [ -d "$dir" ] || continue
-    probe="$dir/.wordbridge-write-test.$$"
-    if ! ( : > "$probe" ) 2>/dev/null; then
-      echo "docker-entrypoint: uid $(id -u) (gid $(id -g)) cannot write $dir: give it to $(id -u):$(id -g)" \
-           "(chown on the volume or its NFS export; deploy/overlays/volume-permissions does it with an" \
-           "init container) or make it group-writable for gid $(id -g)" >&2
-      [ "$dir" = "${WORDBRIDGE_MODEL_DIR:-/models}" ] && exit 73
-      echo "docker-entrypoint: continuing; uploads to $dir will fail" >&2
-    fi
-    rm -f "$probe"
-  done
+  writable() {
+    probe="$1/.wordbridge-write-test.$$"
+    ( : > "$probe" ) 2>/dev/null && rm -f "$probe"
+  }
+  model_dir="${WORDBRIDGE_MODEL_DIR:-/models}" data_dir="${WORDBRIDGE_DATA_DIR:-/data}"
+  if [ -d "$model_dir" ] && ! writable "$model_dir"; then
+    echo "docker-entrypoint: uid $(id -u) (gid $(id -g)) cannot write $model_dir: give it to $(id -u):$(id -g)" \
+         "(chown on the volume or its NFS export; deploy/overlays/volume-permissions does it with an init" \
+         "container) or make it group-writable for gid $(id -g)" >&2
+    exit 73
+  fi
+  if [ -d "$data_dir" ] && ! writable "$data_dir"; then
+    echo "docker-entrypoint: $data_dir is read-only for uid $(id -u): corpora there can be trained on, uploads" \
+         "(UploadCorpus) will fail" >&2
+  fi
   # 0.0.0.0 by default here, unlike the binary's 127.0.0.1: a container is reached through its
   # published ports or its pod IP, never through its own loopback.
   exec wordbridge-server \
