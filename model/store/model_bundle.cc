@@ -436,23 +436,12 @@ WordVector ModelBundle::WordEmbedding(Side side, const std::string& word) const 
 }
 
 std::vector<float> ModelBundle::SentenceEmbedding(const std::string& sentence, SentencePooling pooling) const {
-  if (pooling == SentencePooling::kMeanStates && !network_->has_attention()) {
-    throw FailedPreconditionError("model " + name_ + ": mean-pooled sentence vectors need per-token encoder "
-                                  "outputs, which the seed architecture does not keep");
-  }
-  auto tokens = source_tokenizer_->Tokenize(sentence);
+  // A batch of one through SentenceEmbeddings' encoder path, with the errors a single query gets.
+  const auto tokens = source_tokenizer_->Tokenize(sentence);
   if (tokens.empty()) throw InvalidArgumentError("sentence is empty");
   if (static_cast<int64_t>(tokens.size()) > 1024) throw InvalidArgumentError("sentence has more than 1024 tokens");
-  c10::InferenceMode inference;
-  auto ids = source_vocab_.Encode(tokens);
-  auto source = torch::tensor(ids, torch::kInt64).unsqueeze(0);
-  auto lengths = torch::tensor(std::vector<int64_t>{static_cast<int64_t>(ids.size())}, torch::kInt64);
-  EncoderOutput encoded;
-  network_->Encode(source, lengths, &encoded);
-  auto context = (pooling == SentencePooling::kMeanStates ? encoded.memory[0].mean(0) : encoded.context[0])
-                     .to(torch::kFloat32)
-                     .contiguous();
-  return std::vector<float>(context.data_ptr<float>(), context.data_ptr<float>() + context.numel());
+  const torch::Tensor row = SentenceEmbeddings({sentence}, pooling, 1)[0].contiguous();
+  return std::vector<float>(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
 }
 
 torch::Tensor ModelBundle::SentenceEmbeddings(const std::vector<std::string>& sentences, SentencePooling pooling,
@@ -500,8 +489,11 @@ torch::Tensor ModelBundle::SentenceEmbeddings(const std::vector<std::string>& se
     out.index_copy_(0, torch::tensor(rows, torch::kInt64), vectors);
   }
   if (!out.defined()) {
-    // No sentence had a token: zero rows of the encoder's width.
-    const int64_t width = SentenceEmbedding(source_vocab_.Token(Vocabulary::kNumSpecial), pooling).size();
+    // No sentence had a token: zero rows of the encoder's width, read off a one-token batch.
+    EncoderOutput encoded;
+    network_->Encode(torch::full({1, 1}, Vocabulary::kNumSpecial, torch::kInt64), torch::ones({1}, torch::kInt64),
+                     &encoded);
+    const int64_t width = (pooling == SentencePooling::kMeanStates ? encoded.memory : encoded.context).size(-1);
     out = torch::zeros({static_cast<int64_t>(sentences.size()), width});
   }
   return out;

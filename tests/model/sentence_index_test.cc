@@ -32,6 +32,13 @@ TEST(SentenceIndexTest, BatchedSentenceVectorsEqualOneAtATime) {
   // A sentence without tokens gets a zero row.
   auto with_empty = bundle->SentenceEmbeddings({"   ", ToySources()[0]}, ModelBundle::SentencePooling::kMeanStates);
   EXPECT_EQ(with_empty[0].abs().sum().item<float>(), 0.0f);
+  // Only empty sentences: zero rows of the same width.
+  for (auto pooling : {ModelBundle::SentencePooling::kFinalState, ModelBundle::SentencePooling::kMeanStates}) {
+    auto all_empty = bundle->SentenceEmbeddings({"", "  "}, pooling);
+    ASSERT_EQ(all_empty.size(0), 2);
+    EXPECT_EQ(all_empty.size(1), static_cast<int64_t>(bundle->SentenceEmbedding(ToySources()[0], pooling).size()));
+    EXPECT_EQ(all_empty.abs().sum().item<float>(), 0.0f);
+  }
 }
 
 TEST(SentenceIndexTest, FindsTheClosestSentenceAndSurvivesSaveAndLoad) {
