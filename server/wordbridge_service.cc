@@ -963,9 +963,8 @@ std::shared_ptr<TrainingJob> WordBridgeService::ResumeInterruptedJob(const std::
   if (!request.ParseFromString(jobs_->StoredRequest(job_id))) {
     throw FailedPreconditionError("job " + job_id + ": its stored request is damaged; start it again");
   }
-  JobSpec spec = TrainJobSpec(request);  // the corpus files must still be there
-  spec.request = request.SerializeAsString();
-  return jobs_->Resume(job_id, std::move(spec));
+  // The corpus files must still be there. The stored request stays as it is (Resume keeps it).
+  return jobs_->Resume(job_id, TrainJobSpec(request));
 }
 
 std::vector<std::string> WordBridgeService::ResumeInterruptedJobs() {

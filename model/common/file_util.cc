@@ -1,6 +1,7 @@
 #include "model/common/file_util.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -66,6 +67,31 @@ void ThrowFileError(const std::string& what, int error) {
 void WriteToFd(int fd, std::string_view bytes, const std::string& what) {
   const int error = WriteAll(fd, bytes);
   if (error != 0) ThrowFileError(what, error);
+}
+
+FileLock::FileLock(const std::string& path, Mode mode, bool create) {
+  const bool wait = mode == Mode::kWait;
+  fd_ = ::open(path.c_str(), (create ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    if (!wait) return;
+    ThrowFileError("cannot open the lock file " + path, errno);
+  }
+  int rc;
+  do {
+    rc = ::flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB));
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) {
+    held_ = true;
+  } else if (wait) {
+    const int error = errno;
+    ::close(fd_);
+    fd_ = -1;
+    ThrowFileError("cannot lock " + path, error);
+  }
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void SetFreeSpaceForTesting(int64_t bytes) { free_space_for_testing = bytes < 0 ? -1 : bytes; }

@@ -1,7 +1,5 @@
 #include "model/jobs/training_jobs.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -283,22 +281,6 @@ void TrainingJobs::CheckCapacityLocked(const std::string& model) const {
   }
 }
 
-namespace {
-
-// Opens `path` and takes an exclusive flock on it without waiting; -1 when another process holds it.
-// NotFoundError when the file does not exist.
-int ClaimFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw NotFoundError("cannot open " + path);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-}  // namespace
-
 std::shared_ptr<TrainingJob> TrainingJobs::Start(JobSpec spec) {
   std::lock_guard lock(mutex_);
   CheckCapacityLocked(spec.model);
@@ -313,22 +295,22 @@ std::shared_ptr<TrainingJob> TrainingJobs::Start(JobSpec spec) {
   record.manager = manager_id_;
   // The request first, then the record (a job nobody could find again must not start); the claim
   // on the request marks the job as this process's for any server that would resume it.
-  int claim = -1;
+  std::unique_ptr<FileLock> claim;
   const std::string request_path = records_.RequestPathOf(spec.model, record.id);
   if (!spec.request.empty()) {
     std::error_code error;
     std::filesystem::create_directories(std::filesystem::path(request_path).parent_path(), error);
     WriteFileAtomically(request_path, spec.request);
-    claim = ClaimFile(request_path);
+    claim = std::make_unique<FileLock>(request_path, FileLock::Mode::kWait, /*create=*/false);
   }
   try {
     records_.Write(record);
   } catch (...) {
-    if (claim >= 0) ::close(claim);
+    claim.reset();
     ::unlink(request_path.c_str());
     throw;
   }
-  return LaunchLocked(record, std::move(spec), claim, "accepted");
+  return LaunchLocked(record, std::move(spec), std::move(claim), "accepted");
 }
 
 std::shared_ptr<TrainingJob> TrainingJobs::Resume(const std::string& id, JobSpec spec) {
@@ -337,12 +319,15 @@ std::shared_ptr<TrainingJob> TrainingJobs::Resume(const std::string& id, JobSpec
   if (!found) throw NotFoundError("no job " + id);
   if (found->model != spec.model) throw FailedPreconditionError("job " + id + " trains " + found->model);
   CheckCapacityLocked(spec.model);
-  const int claim = ClaimFile(records_.RequestPathOf(found->model, id));
-  if (claim < 0) throw FailedPreconditionError("job " + id + " is being resumed by another server process");
+  const std::string request_path = records_.RequestPathOf(found->model, id);
+  if (!std::filesystem::exists(request_path)) {
+    throw NotFoundError("job " + id + " kept no request to resume from; start it again");
+  }
+  auto claim = std::make_unique<FileLock>(request_path, FileLock::Mode::kTry, /*create=*/false);
+  if (!claim->held()) throw FailedPreconditionError("job " + id + " is being resumed by another server process");
   // Read again under the claim: another process may have resumed it (and finished) in between.
   found = records_.Find(id);
   if (!found || found->state != JobState::kInterrupted) {
-    ::close(claim);
     throw FailedPreconditionError("job " + id + " is " + (found ? JobStateName(found->state) : "gone") +
                                   "; only an INTERRUPTED job resumes");
   }
@@ -353,14 +338,9 @@ std::shared_ptr<TrainingJob> TrainingJobs::Resume(const std::string& id, JobSpec
   record.message = "resumed";
   record.owner = owner_;
   record.manager = manager_id_;
-  try {
-    records_.Write(record);
-  } catch (...) {
-    ::close(claim);
-    throw;
-  }
+  records_.Write(record);
   spec.options.resume = true;
-  return LaunchLocked(record, std::move(spec), claim, "resumed from its last checkpoint");
+  return LaunchLocked(record, std::move(spec), std::move(claim), "resumed from its last checkpoint");
 }
 
 std::string TrainingJobs::StoredRequest(const std::string& id) const {
@@ -385,7 +365,8 @@ std::vector<JobRecord> TrainingJobs::Resumable() const {
   return resumable;
 }
 
-std::shared_ptr<TrainingJob> TrainingJobs::LaunchLocked(const JobRecord& record, JobSpec spec, int claim_fd,
+std::shared_ptr<TrainingJob> TrainingJobs::LaunchLocked(const JobRecord& record, JobSpec spec,
+                                                        std::unique_ptr<FileLock> claim,
                                                         const std::string& message) {
   // Reap the threads of jobs that have ended (each exits right after publishing its status).
   for (auto it = threads_.begin(); it != threads_.end();) {
@@ -397,7 +378,7 @@ std::shared_ptr<TrainingJob> TrainingJobs::LaunchLocked(const JobRecord& record,
     }
   }
   auto job = std::make_shared<TrainingJob>(record);
-  job->claim_fd_ = claim_fd;
+  job->claim_ = std::move(claim);
   JobProgress accepted;
   accepted.stage = JobProgress::Stage::kStarted;
   accepted.total_epochs = spec.options.epochs;
@@ -541,8 +522,7 @@ void TrainingJobs::Run(std::shared_ptr<TrainingJob> job, JobSpec spec) {
           .Increment();
     }
   }
-  if (job->claim_fd_ >= 0) ::close(job->claim_fd_);  // after the record: another server may resume it now
-  job->claim_fd_ = -1;
+  job->claim_.reset();  // after the record: another server may resume it now
   // Last: Start joins the threads of finished jobs while holding mutex_.
   job->Update([&](JobRecord& r) { r = final_record; });
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "model/common/cancellation.h"
+#include "model/common/file_util.h"
 #include "model/jobs/job_record.h"
 #include "model/serve/compute_slots.h"
 #include "model/serve/metrics.h"
@@ -95,9 +96,9 @@ class TrainingJob {
   JobRecord Update(const std::function<void(JobRecord&)>& change);
 
   StopToken stop_;
-  // An open descriptor of the job's stored request, locked (flock) while this process runs the job,
-  // so two servers sharing the store never resume the same job; -1 when none.
-  int claim_fd_ = -1;
+  // A lock on the job's stored request, held while this process runs the job, so two servers
+  // sharing the store never resume the same job; null when the job kept no request.
+  std::unique_ptr<FileLock> claim_;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   JobRecord record_;
@@ -156,7 +157,7 @@ class TrainingJobs {
   // Throws unless a job for `model` may start now (see Start). Needs mutex_.
   void CheckCapacityLocked(const std::string& model) const;
   // Registers `record`'s job, pushes its first message and starts its thread. Needs mutex_.
-  std::shared_ptr<TrainingJob> LaunchLocked(const JobRecord& record, JobSpec spec, int claim_fd,
+  std::shared_ptr<TrainingJob> LaunchLocked(const JobRecord& record, JobSpec spec, std::unique_ptr<FileLock> claim,
                                             const std::string& message);
   // Training progress as gauges per model.
   void Report(const std::string& model, const EpochProgress& progress);

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <stdio.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,44 +26,6 @@ namespace {
 bool IsVersionName(const std::string& s) {
   return !s.empty() && s.size() < 12 && std::all_of(s.begin(), s.end(), ::isdigit) && s[0] != '0';
 }
-
-// An exclusive flock on a model's lock file, held for the object's life. flock belongs to the open
-// file description, so two threads of one process exclude each other just as two processes do, and
-// the kernel drops it when its holder dies: a crash never leaves a model locked. Across machines it
-// needs a file system whose locks reach the server (NFS with lockd or v4, CephFS); docs/design.md.
-class ModelLock {
- public:
-  // Waits for the lock when `wait`, else returns at once (held() says whether it was free).
-  ModelLock(const std::string& path, bool wait) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) {
-      if (!wait) return;
-      ThrowFileError("cannot open the lock file " + path, errno);
-    }
-    int rc;
-    do {
-      rc = ::flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB));
-    } while (rc != 0 && errno == EINTR);
-    if (rc == 0) {
-      held_ = true;
-    } else if (wait) {
-      const int error = errno;
-      ::close(fd_);
-      fd_ = -1;
-      ThrowFileError("cannot lock " + path, error);
-    }
-  }
-  ~ModelLock() {
-    if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the lock
-  }
-  ModelLock(const ModelLock&) = delete;
-  ModelLock& operator=(const ModelLock&) = delete;
-  bool held() const { return held_; }
-
- private:
-  int fd_ = -1;
-  bool held_ = false;
-};
 
 // Renames a finished staging folder to its version. RENAME_NOREPLACE where the file system has it;
 // plain rename elsewhere (NFS), which still never replaces a version: rename(2) onto a non-empty
@@ -191,7 +152,7 @@ void ModelStore::RemoveLeftovers(const std::string& model_dir) const {
   // removed, deleters until the trash is gone): leave everything to the next rescan rather than wait
   // behind it. The owner check below is what protects a live publish where flock does not reach other
   // machines.
-  ModelLock lock((fs::path(model_dir) / kLockFileName).string(), /*wait=*/false);
+  FileLock lock((fs::path(model_dir) / kLockFileName).string(), FileLock::Mode::kTry);
   if (!lock.held()) return;
   for (const auto& path : staging) {
     if (IsAbandonedStaging(path, self_)) fs::remove_all(path, ec);
@@ -356,7 +317,7 @@ std::shared_ptr<const ModelBundle> ModelStore::Publish(const std::string& name, 
   MakeDirectory(model_dir);
   // Held from choosing the number until the version is renamed into place (or the staging folder is
   // removed), so no other publisher takes the number and no rescan removes the folder meanwhile.
-  ModelLock lock((model_dir / kLockFileName).string(), /*wait=*/true);
+  FileLock lock((model_dir / kLockFileName).string(), FileLock::Mode::kWait);
   const auto versions = VersionsOnDisk(name);
   // Never a deleted version's number: a replica may still serve that version from memory.
   const int64_t last = std::max<int64_t>(versions.empty() ? 0 : std::stoll(versions.back()), ReadLastVersion(model_dir));
@@ -445,7 +406,7 @@ std::shared_ptr<const ModelBundle> ModelStore::SetServingVersion(const std::stri
     throw NotFoundError("model '" + name + "' has no version '" + version + "'");
   }
   // The same lock as publishes and deletes: a pin never names a version a concurrent delete removes.
-  ModelLock lock((model_dir / kLockFileName).string(), /*wait=*/true);
+  FileLock lock((model_dir / kLockFileName).string(), FileLock::Mode::kWait);
   if (version.empty()) {
     RemovePinFile(model_dir);
     std::vector<std::string> problems;
@@ -487,7 +448,7 @@ DeleteResult ModelStore::DeleteVersion(const std::string& name, const std::strin
   ValidateName(name);
   const fs::path model_dir = fs::path(root_) / name;
   if (!fs::is_directory(model_dir)) throw NotFoundError("no model named '" + name + "'");
-  ModelLock lock((model_dir / kLockFileName).string(), /*wait=*/true);
+  FileLock lock((model_dir / kLockFileName).string(), FileLock::Mode::kWait);
   if (!IsVersionName(version) || !Contains(VersionsOnDisk(name), version)) {
     throw NotFoundError("model '" + name + "' has no version '" + version + "'");
   }

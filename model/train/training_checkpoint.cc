@@ -157,8 +157,9 @@ std::optional<TrainingCheckpoint> LoadTrainingCheckpoint(const std::string& dir)
   checkpoint.parts = LoadModelParts(path);
   checkpoint.parts.network->train();
   try {
-    checkpoint.state = StateFromJson(nlohmann::json::parse(ReadFile(path + "/state.json")));
-    const size_t best = nlohmann::json::parse(ReadFile(path + "/state.json")).at("best_tensors").get<size_t>();
+    const nlohmann::json state = nlohmann::json::parse(ReadFile(path + "/state.json"));
+    checkpoint.state = StateFromJson(state);
+    const size_t best = state.at("best_tensors").get<size_t>();
     torch::serialize::InputArchive tensors;
     tensors.load_from(path + "/state.pt");
     tensors.read("epoch_rng", checkpoint.state.epoch_rng);
