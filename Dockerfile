@@ -13,6 +13,7 @@ RUN apt-get update \
       libgrpc++-dev libgrpc-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
       libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev \
       libicu-dev libsentencepiece-dev libabsl-dev libcpp-httplib-dev libssl-dev \
+      libgoogle-perftools-dev \
  && rm -rf /var/lib/apt/lists/*
 
 ########## compile ##########
@@ -41,11 +42,13 @@ ARG DEBIAN_FRONTEND=noninteractive
 # libfaiss.a) and needs libblas.so.3/liblapack.so.3, which libopenblas0-openmp provides. OpenBLAS must be
 # installed explicitly: with the reference libblas3 LibTorch matmuls are ~15x slower. libdnnl2 (oneDNN,
 # called directly for decoding's packed products) comes with libtorch1.13. libssl3 holds libcrypto (SHA-256
-# of the model store's manifests; gRPC loads it too).
+# of the model store's manifests; gRPC loads it too). libtcmalloc-minimal4 is the server's allocator
+# (docs/design.md, "Memory allocator").
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libtorch1.13 libopenblas0-openmp libgomp1 \
       libgrpc++1.51 libprotobuf32 libicu72 libsentencepiece0 libcpp-httplib0.11 libssl3 \
+      libtcmalloc-minimal4 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/cache/apt/*.bin \
  && groupadd --system --gid 10001 wordbridge \
  && useradd --system --uid 10001 --gid wordbridge --home-dir /nonexistent --no-create-home \
