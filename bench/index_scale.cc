@@ -87,9 +87,12 @@ int main(int argc, char** argv) {
       recall = static_cast<double>(found) / (10.0 * answers.size());
     }
     std::sort(latencies.begin(), latencies.end());
+    const std::string note = index.kind() != kind ? "  (fell back to flat)"
+                             : index.search_breadth() > 0
+                                 ? "  (search breadth " + std::to_string(index.search_breadth()) + ", calibrated)"
+                                 : "";
     std::printf("%-7s %10.1f %12.0f %10.3f %10.3f %11.3f%s\n", wb::IndexKindName(index.kind()), build, memory,
-                latencies[latencies.size() / 2], latencies[latencies.size() * 99 / 100], recall,
-                index.kind() != kind ? "  (fell back to flat)" : "");
+                latencies[latencies.size() / 2], latencies[latencies.size() * 99 / 100], recall, note.c_str());
     std::fflush(stdout);
   }
   return 0;

@@ -898,7 +898,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   load_cmd->add_option("--total", load.options.total_calls, "stop after this many calls (0 = no limit)");
   load_cmd->add_option("--duration", load.options.duration_seconds, "stop after this many seconds (0 = no limit)");
-  load_cmd->add_option("--sentences-per-call", load.options.sentences_per_call, "sentences per Translate call")
+  load_cmd->add_option("--sentences-per-call", load.options.sentences_per_call,
+                        "sentences per Translate call; words per NearestWords call (--rpc nearest)")
       ->capture_default_str();
   load_cmd->add_option("--beam", load.options.beam_size, "beam size (1 = greedy)")->capture_default_str();
   load_cmd->add_option("--deadline", load.options.deadline_seconds, "per-call deadline in seconds")

@@ -60,10 +60,17 @@ grpc::Status CallOnce(const RunPlan& plan, size_t* cursor, int64_t* items_sent) 
     request.set_model(o.model);
     request.set_version(o.version);
     request.set_side(v1::SOURCE);
-    request.set_word(items[*cursor]);
     request.set_k(kNearestK);
-    *cursor = (*cursor + 1) % items.size();
-    *items_sent = 1;
+    if (o.sentences_per_call == 1) {
+      request.set_word(items[*cursor]);
+      *cursor = (*cursor + 1) % items.size();
+    } else {  // several words: one batched search on the server
+      for (int i = 0; i < o.sentences_per_call; ++i) {
+        request.add_words(items[*cursor]);
+        *cursor = (*cursor + 1) % items.size();
+      }
+    }
+    *items_sent = o.sentences_per_call;
     v1::NearestWordsResponse response;
     return plan.stub->NearestWords(&context, request, &response);
   }

@@ -17,7 +17,7 @@ struct LoadOptions {
   std::vector<std::string> sentences;
   std::string model;
   std::string version;  // empty: the serving version
-  int sentences_per_call = 1;  // Translate only
+  int sentences_per_call = 1;  // Translate: sentences per call; nearest: words per call
   int beam_size = 1;           // Translate only
   int concurrency = 1;         // callers, each on its own thread with one call in flight
   // Calls per second across all callers; 0 = as fast as the callers can go.
@@ -26,7 +26,7 @@ struct LoadOptions {
   double duration_seconds = 0;   // 0 = unlimited; total_calls or duration_seconds must bound the run
   double deadline_seconds = 10;  // per call
   // "translate", or "nearest": NearestWords by word (k = 10) over the whitespace-split tokens of the
-  // sentences, one word per call.
+  // sentences, sentences_per_call words per call (more than one: the batched `words` query).
   std::string rpc = "translate";
 };
 

@@ -14,6 +14,7 @@
 #include "model/common/errors.h"
 #include "model/embed/diagnostics.h"
 #include "model/embed/vector_io.h"
+#include "model/store/staging.h"
 #include "proto/credential_files.h"
 #include "server/proto_convert.h"
 #include "server/status_mapping.h"
@@ -589,6 +590,19 @@ grpc::Status WordBridgeService::DoesntMatch(grpc::ServerContext* context, const 
   });
 }
 
+namespace {
+// Removes the staging folders in `folder` whose writers are gone (IsAbandonedStaging).
+void RemoveAbandonedStaging(const fs::path& folder, const StagingOwner& self) {
+  std::error_code ec;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    if (IsStagingName(it->path().filename().string()) && IsAbandonedStaging(it->path().string(), self)) {
+      std::error_code ignored;  // another cleaner may be removing it too
+      fs::remove_all(it->path(), ignored);
+    }
+  }
+}
+}  // namespace
+
 std::string WordBridgeService::SentenceIndexDir(const std::string& model, const std::string& version,
                                                 const std::string& name) const {
   return store_->root() + "/" + model + "/.sentences/" + version + "/" + name;
@@ -626,15 +640,20 @@ grpc::Status WordBridgeService::IndexSentences(grpc::ServerContext* context, con
     auto memory = SentenceIndex::Build(
         std::move(pairs), [&](const std::vector<std::string>& s) { return bundle->SentenceEmbeddings(s, pooling); },
         mean ? "mean" : "final");
-    // Written beside the target and renamed into place, so a reader never sees half a memory.
+    // Written beside the target in a staging folder named for its owner (model/store/staging.h) and
+    // renamed into place, so a reader never sees half a memory. The memory it replaces is renamed to a
+    // staging name too before it is removed: what a crash leaves either way is removed by the next
+    // IndexSentences of that version, as the model store removes abandoned versions.
     const fs::path dir = SentenceIndexDir(bundle->name(), bundle->version(), request->name());
-    const fs::path staging = dir.string() + ".staging-" + std::to_string(::getpid());
-    fs::remove_all(staging);
+    const fs::path parent = dir.parent_path();
+    const StagingOwner self = StagingOwner::Current();
+    RemoveAbandonedStaging(parent, self);
+    const fs::path staging = parent / self.FolderName(++sentence_staging_sequence_);
     fs::create_directories(staging);
     try {
       memory->Save(staging.string());
       std::lock_guard<std::mutex> lock(sentence_mutex_);
-      const fs::path old = dir.string() + ".old-" + std::to_string(::getpid());
+      const fs::path old = parent / self.FolderName(++sentence_staging_sequence_);
       if (fs::exists(dir)) fs::rename(dir, old);
       fs::rename(staging, dir);
       fs::remove_all(old);

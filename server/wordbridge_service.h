@@ -2,6 +2,7 @@
 // library's option structs, calls the library and maps errors to a status. Nothing else lives here.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -178,6 +179,7 @@ class WordBridgeService final : public v1::WordBridge::Service {
   std::shared_ptr<const AccessPolicy> access_;
   std::mutex sentence_mutex_;
   std::map<std::string, std::shared_ptr<const SentenceIndex>> sentence_memories_;  // by directory
+  std::atomic<uint64_t> sentence_staging_sequence_{0};  // names this process's staging folders apart
 };
 
 }  // namespace wordbridge

@@ -13,6 +13,7 @@
 #include <numeric>
 #include <mutex>
 #include <cmath>
+#include <limits>
 
 #include "model/common/errors.h"
 
@@ -105,13 +106,60 @@ EmbeddingIndex::EmbeddingIndex(const torch::Tensor& table, int64_t first_id, Ind
     index_->add(n, rows.data_ptr<float>());
   }
   Tune();
+  if (kind_ == IndexKind::kHnsw && n > 1) CalibrateSearchBreadth(rows);
 }
 
 void EmbeddingIndex::Tune() {
-  // Search breadth, measured for recall@10 >= 0.95 (bench/retrieval_bench): set once, before any
-  // search, so concurrent searches only read them.
-  if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index_.get())) hnsw->hnsw.efSearch = 128;
+  // Set once, before any search, so concurrent searches only read it. IVF's probe count is not part of
+  // the index file; HNSW's search breadth is, and is calibrated at build (CalibrateSearchBreadth).
   if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index_.get())) ivf->nprobe = std::min<size_t>(32, ivf->nlist);
+}
+
+int EmbeddingIndex::search_breadth() const {
+  const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(index_.get());
+  return hnsw != nullptr ? hnsw->hnsw.efSearch : 0;
+}
+
+void EmbeddingIndex::CalibrateSearchBreadth(const torch::Tensor& units) {
+  auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index_.get());
+  if (hnsw == nullptr) return;
+  // How hard a table is for a graph index depends on its rows: at 15k trained word vectors 128 reached
+  // recall 0.97-0.999, at 1M random vectors only 0.915 (bench/results/retrieval-*.txt). So the breadth
+  // is measured, not fixed: up to 500 rows spread over the table are the queries, each with its own
+  // row left out of both answers (as MeasureRecallAt10 does).
+  const int64_t n = units.size(0), k = std::min<int64_t>(10, n - 1);
+  const int64_t sample = std::min<int64_t>(500, n);
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < sample; ++i) ids.push_back(i * n / sample);
+  auto queries = units.index_select(0, torch::tensor(ids, torch::kInt64)).contiguous();
+  // Exact neighbours, a block of queries at a time ([block, n] scores stay small at millions of rows).
+  std::vector<std::vector<int64_t>> exact(ids.size());
+  constexpr int64_t kBlock = 32;
+  for (int64_t start = 0; start < sample; start += kBlock) {
+    const int64_t end = std::min(sample, start + kBlock);
+    auto scores = queries.slice(0, start, end).matmul(units.t());
+    for (int64_t q = start; q < end; ++q) scores[q - start][ids[q]] = -std::numeric_limits<float>::infinity();
+    auto top = std::get<1>(scores.topk(k, 1)).contiguous();
+    const int64_t* top_ids = top.data_ptr<int64_t>();
+    for (int64_t q = start; q < end; ++q) exact[q].assign(top_ids + (q - start) * k, top_ids + (q - start + 1) * k);
+  }
+  std::vector<float> distances(static_cast<size_t>(sample * (k + 1)));
+  std::vector<faiss::Index::idx_t> labels(distances.size());
+  for (int breadth : kHnswSearchBreadths) {
+    hnsw->hnsw.efSearch = breadth;
+    index_->search(sample, queries.data_ptr<float>(), k + 1, distances.data(), labels.data());
+    int64_t found = 0;
+    for (int64_t q = 0; q < sample; ++q) {
+      // The first k answers that are not the query's own row.
+      std::vector<int64_t> got;
+      for (int64_t i = 0; i <= k && static_cast<int64_t>(got.size()) < k; ++i) {
+        const int64_t id = labels[q * (k + 1) + i];
+        if (id >= 0 && id != ids[q]) got.push_back(id);
+      }
+      for (int64_t id : exact[q]) found += std::find(got.begin(), got.end(), id) != got.end();
+    }
+    if (static_cast<double>(found) >= kHnswRecallTarget * static_cast<double>(sample * k)) break;
+  }
 }
 
 std::string EmbeddingIndex::Serialize() const {

@@ -27,6 +27,10 @@ IndexKind ParseIndexKind(const std::string& name);
 // millisecond per query).
 inline constexpr int64_t kHnswDefaultAbove = 100000;
 inline IndexKind DefaultIndexKind(int64_t rows) { return rows > kHnswDefaultAbove ? IndexKind::kHnsw : IndexKind::kFlat; }
+// The recall@10 against exact search that an HNSW index is built to reach: its search breadth
+// (efSearch) is the smallest of kHnswSearchBreadths that reaches it on a sample of the rows.
+inline constexpr double kHnswRecallTarget = 0.95;
+inline constexpr int kHnswSearchBreadths[] = {64, 128, 256, 512, 1024};
 
 struct ScoredId {
   int64_t id;   // row of the embedding table
@@ -48,6 +52,8 @@ class EmbeddingIndex {
   IndexKind kind() const { return kind_; }
   int64_t dimension() const { return dimension_; }
   int64_t size() const { return index_->ntotal; }
+  // HNSW's search breadth (efSearch), calibrated at build and saved with the index; 0 for other kinds.
+  int search_breadth() const;
   // The k most similar rows to `query` (length dimension()), best first, never `exclude_id`.
   // Throws InvalidArgumentError on a wrong dimension or k < 1.
   std::vector<ScoredId> Search(const std::vector<float>& query, int64_t k, int64_t exclude_id = -1) const;
@@ -66,7 +72,10 @@ class EmbeddingIndex {
 
  private:
   EmbeddingIndex(int64_t dimension, int64_t first_id, IndexKind kind, std::unique_ptr<faiss::Index> index);
-  void Tune();  // search-time settings of approximate kinds
+  void Tune();  // search-time settings of approximate kinds that the index file does not hold
+  // Sets HNSW's search breadth for kHnswRecallTarget, measured against exact search over `units`
+  // (the indexed rows, L2-normalised).
+  void CalibrateSearchBreadth(const torch::Tensor& units);
 
   int64_t dimension_;
   int64_t first_id_;

@@ -46,7 +46,9 @@ class FakeWordBridge final : public v1::WordBridge::Service {
   grpc::Status NearestWords(grpc::ServerContext*, const v1::NearestWordsRequest* request,
                             v1::NearestWordsResponse* response) override {
     InFlight in_flight(this);
-    Record({request->word()}, request->k());
+    Record(request->words().empty() ? std::vector<std::string>{request->word()}
+                                    : std::vector<std::string>(request->words().begin(), request->words().end()),
+           request->k());
     Pause();
     if (request->word().find("FULL") != std::string::npos) {
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "queue full");
@@ -287,7 +289,6 @@ TEST_F(LoadGeneratorTest, CallersStartAtDifferentOffsets) {
 TEST_F(LoadGeneratorTest, NearestSendsEachWordWithKTen) {
   auto options = Options({"a b", "  c  "});
   options.rpc = "nearest";
-  options.sentences_per_call = 5;  // ignored: NearestWords takes one word
   options.total_calls = 6;
   const LoadReport report = RunLoad(channel_, options);
   EXPECT_EQ(report.calls, 6);
@@ -296,6 +297,19 @@ TEST_F(LoadGeneratorTest, NearestSendsEachWordWithKTen) {
   const std::map<std::string, int> expected = {{"a", 2}, {"b", 2}, {"c", 2}};
   EXPECT_EQ(fake_.received(), expected);
   EXPECT_EQ(fake_.ks(), (std::set<int>{10}));
+}
+
+TEST_F(LoadGeneratorTest, NearestSendsSeveralWordsPerCallAsOneBatchedQuery) {
+  auto options = Options({"a b", "  c  "});
+  options.rpc = "nearest";
+  options.sentences_per_call = 2;
+  options.total_calls = 3;
+  const LoadReport report = RunLoad(channel_, options);
+  EXPECT_EQ(report.calls, 3);
+  EXPECT_EQ(report.sentences, 6);  // words sent
+  EXPECT_EQ(Count(report, "OK"), 3);
+  const std::map<std::string, int> expected = {{"a", 2}, {"b", 2}, {"c", 2}};
+  EXPECT_EQ(fake_.received(), expected);
 }
 
 TEST(LoadOptionsTest, InvalidOptionsThrow) {

@@ -55,6 +55,20 @@ TEST(IndexKindsTest, EveryKindAgainstBruteForce) {
   EXPECT_EQ(ParseIndexKind("ivf-pq"), IndexKind::kIvfPq);
 }
 
+TEST(IndexKindsTest, HnswSearchBreadthIsCalibratedToTheRecallTarget) {
+  // Clustered rows are easy for the graph: the narrowest breadth reaches the target.
+  const EmbeddingIndex easy(ClusteredRows(12000, 32), 0, IndexKind::kHnsw);
+  EXPECT_EQ(easy.search_breadth(), kHnswSearchBreadths[0]);
+  EXPECT_EQ(EmbeddingIndex(ClusteredRows(2000, 32), 0, IndexKind::kFlat).search_breadth(), 0);
+  // Independent Gaussian rows in 64 dimensions are hard: the breadth widens until recall is reached,
+  // as an independent measurement over other queries confirms (up to sampling noise).
+  torch::manual_seed(5);
+  const auto hard_rows = torch::randn({20000, 64});
+  const EmbeddingIndex hard(hard_rows, 0, IndexKind::kHnsw);
+  EXPECT_GT(hard.search_breadth(), kHnswSearchBreadths[0]);
+  EXPECT_GE(MeasureRecallAt10(hard, hard_rows, 1000), kHnswRecallTarget - 0.02);
+}
+
 TEST(IndexKindsTest, ASavedIndexLoadsAndAnswersTheSame) {
   const auto rows = ClusteredRows(3000, 16);
   const EmbeddingIndex hnsw(rows, 0, IndexKind::kHnsw);
@@ -64,6 +78,7 @@ TEST(IndexKindsTest, ASavedIndexLoadsAndAnswersTheSame) {
   const auto a = hnsw.Search(query, 10), b = loaded->Search(query, 10);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].id, b[i].id);
+  EXPECT_EQ(loaded->search_breadth(), hnsw.search_breadth());  // saved with the index, not reset
   EXPECT_THROW(EmbeddingIndex::Deserialize(bytes, IndexKind::kHnsw, 2999, 16, 0), FailedPreconditionError);
   EXPECT_THROW(EmbeddingIndex::Deserialize(bytes.substr(0, bytes.size() / 2), IndexKind::kHnsw, 3000, 16, 0),
                FailedPreconditionError);

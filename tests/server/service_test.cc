@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <set>
 #include <fstream>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "model/embed/vector_io.h"
 #include "model/embed/word_tables.h"
 #include "model/nn/mixed_precision.h"
+#include "model/store/staging.h"
 #include "model/jobs/training_jobs.h"
 #include "server/wordbridge_service.h"
 #include "tests/model/test_util.h"
@@ -777,15 +779,53 @@ TEST_F(ServiceTest, GetEmbeddingOfManyWordsComposesUnseenOnesAndListModelsShowsW
   EXPECT_TRUE(seen);
 }
 
-TEST_F(ServiceTest, TranslationMemoryFindsASentenceFromALightParaphrase) {
+// IndexSentences of the seed's toy pairs, inline, with the toy model, under `name`.
+v1::IndexSentencesRequest ToyMemoryRequest(const std::string& name) {
   v1::IndexSentencesRequest index;
   index.set_model("toy");
-  index.set_name("toy-memory");
+  index.set_name(name);
   for (const auto& pair : SeedToyPairs()) {
     auto* p = index.mutable_corpus()->add_pairs();
     p->set_source(pair.source);
     p->set_target(pair.target);
   }
+  return index;
+}
+
+TEST_F(ServiceTest, IndexSentencesRemovesTheStagingFoldersOfGoneWriters) {
+  const v1::IndexSentencesRequest index = ToyMemoryRequest("memo");
+  v1::IndexSentencesResponse indexed;
+  ASSERT_TRUE(Client().IndexSentences(index, &indexed).ok());
+  const fs::path folder = *root_ / "models" / "toy" / ".sentences" / indexed.version();
+  // What a writer on another machine left two hours ago (its process cannot be checked, so its age
+  // decides), and a staging folder of this process, which still runs.
+  StagingOwner elsewhere = StagingOwner::Current();
+  elsewhere.boot_id = "0123456789abcdef0123456789abcdef";
+  const std::string gone = elsewhere.FolderName(1), mine = StagingOwner::Current().FolderName(1000000);
+  for (const auto& name : {gone, mine}) {
+    fs::create_directories(folder / name);
+    std::ofstream(folder / name / "sentences.tsv") << "half\n";
+  }
+  fs::last_write_time(folder / gone, fs::file_time_type::clock::now() - std::chrono::hours(2));
+
+  ASSERT_TRUE(Client().IndexSentences(index, &indexed).ok());  // replaces "memo"
+  EXPECT_FALSE(fs::exists(folder / gone));
+  EXPECT_TRUE(fs::exists(folder / mine));
+  std::set<std::string> entries;
+  for (const auto& entry : fs::directory_iterator(folder)) entries.insert(entry.path().filename().string());
+  EXPECT_EQ(entries, (std::set<std::string>{"memo", mine}));  // no staging folder of its own left behind
+  v1::NearestSentencesRequest query;
+  query.set_model("toy");
+  query.set_name("memo");
+  query.set_sentence("今天 天气 很 好");
+  v1::NearestSentencesResponse found;
+  ASSERT_TRUE(Client().NearestSentences(query, &found).ok());
+  ASSERT_GE(found.matches_size(), 1);
+  EXPECT_EQ(found.matches(0).source(), "今天 天气 很 好");
+}
+
+TEST_F(ServiceTest, TranslationMemoryFindsASentenceFromALightParaphrase) {
+  const v1::IndexSentencesRequest index = ToyMemoryRequest("toy-memory");
   v1::IndexSentencesResponse indexed;
   ASSERT_TRUE(Client().IndexSentences(index, &indexed).ok());
   EXPECT_EQ(indexed.sentences(), 5);
