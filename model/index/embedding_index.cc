@@ -125,10 +125,10 @@ void EmbeddingIndex::CalibrateSearchBreadth(const torch::Tensor& units) {
   if (hnsw == nullptr) return;
   // How hard a table is for a graph index depends on its rows: at 15k trained word vectors 128 reached
   // recall 0.97-0.999, at 1M random vectors only 0.915 (bench/results/retrieval-*.txt). So the breadth
-  // is measured, not fixed: up to 500 rows spread over the table are the queries, each with its own
+  // is measured, not fixed: up to 1,000 rows spread over the table are the queries, each with its own
   // row left out of both answers (as MeasureRecallAt10 does).
   const int64_t n = units.size(0), k = std::min<int64_t>(10, n - 1);
-  const int64_t sample = std::min<int64_t>(500, n);
+  const int64_t sample = std::min<int64_t>(1000, n);
   std::vector<int64_t> ids;
   for (int64_t i = 0; i < sample; ++i) ids.push_back(i * n / sample);
   auto queries = units.index_select(0, torch::tensor(ids, torch::kInt64)).contiguous();
