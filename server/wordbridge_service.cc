@@ -590,19 +590,6 @@ grpc::Status WordBridgeService::DoesntMatch(grpc::ServerContext* context, const 
   });
 }
 
-namespace {
-// Removes the staging folders in `folder` whose writers are gone (IsAbandonedStaging).
-void RemoveAbandonedStaging(const fs::path& folder, const StagingOwner& self) {
-  std::error_code ec;
-  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
-    if (IsStagingName(it->path().filename().string()) && IsAbandonedStaging(it->path().string(), self)) {
-      std::error_code ignored;  // another cleaner may be removing it too
-      fs::remove_all(it->path(), ignored);
-    }
-  }
-}
-}  // namespace
-
 std::string WordBridgeService::SentenceIndexDir(const std::string& model, const std::string& version,
                                                 const std::string& name) const {
   return store_->root() + "/" + model + "/.sentences/" + version + "/" + name;
@@ -647,7 +634,7 @@ grpc::Status WordBridgeService::IndexSentences(grpc::ServerContext* context, con
     const fs::path dir = SentenceIndexDir(bundle->name(), bundle->version(), request->name());
     const fs::path parent = dir.parent_path();
     const StagingOwner self = StagingOwner::Current();
-    RemoveAbandonedStaging(parent, self);
+    RemoveAbandonedStaging(parent.string(), self);
     const fs::path staging = parent / self.FolderName(++sentence_staging_sequence_);
     fs::create_directories(staging);
     try {

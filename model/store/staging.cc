@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <filesystem>
 #include <csignal>
 #include <fstream>
 #include <sstream>
@@ -139,6 +140,15 @@ bool IsAbandonedStaging(const std::string& path, const StagingOwner& observer,
   if (::stat(path.c_str(), &info) != 0) return false;  // gone already, or unreadable: leave it
   const auto changed = std::chrono::system_clock::from_time_t(info.st_mtime);
   return now - changed > kAbandonedStagingAge;
+}
+
+void RemoveAbandonedStaging(const std::string& folder, const StagingOwner& observer) {
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!IsAbandonedStaging(it->path().string(), observer)) continue;
+    std::error_code ignored;
+    std::filesystem::remove_all(it->path(), ignored);
+  }
 }
 
 }  // namespace wordbridge

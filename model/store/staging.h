@@ -60,4 +60,8 @@ bool IsTrashName(const std::string& folder_name);
 bool IsAbandonedStaging(const std::string& path, const StagingOwner& observer,
                         std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
+// Removes every abandoned staging file or folder directly inside `folder` (none when it does not
+// exist). Errors are ignored: another cleaner may be removing the same entries.
+void RemoveAbandonedStaging(const std::string& folder, const StagingOwner& observer);
+
 }  // namespace wordbridge

@@ -60,11 +60,7 @@ int64_t CorpusUploads::StoredBytes() const {
 }
 
 void CorpusUploads::RemoveAbandonedStaging() const {
-  const StagingOwner self = StagingOwner::Current();
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(Folder(), error)) {
-    if (IsAbandonedStaging(entry.path().string(), self)) fs::remove(entry.path(), error);
-  }
+  wordbridge::RemoveAbandonedStaging(Folder(), StagingOwner::Current());
 }
 
 void CorpusUploads::Reserve(int64_t bytes) {
