@@ -49,6 +49,49 @@ WORDBRIDGE_SIMD_CLONES void InnerProducts(const float* rows, int64_t n, int64_t 
   }
 }
 
+// Up to `count` rows spread evenly over `units` ([n, d], unit rows), rows of zeros (no direction, so no
+// neighbours to find) left out: the queries of a recall measurement.
+std::vector<int64_t> SpreadRows(const torch::Tensor& units, int64_t count) {
+  const int64_t n = units.size(0), wanted = std::min<int64_t>(count, n);
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < wanted; ++i) {
+    const int64_t id = i * n / wanted;
+    if (units[id].abs().sum().item<float>() != 0) ids.push_back(id);
+  }
+  return ids;
+}
+
+// For each of `ids`, the k rows of `units` with the highest cosine, its own row left out: exact search,
+// a block of queries at a time ([block, n] scores stay small at millions of rows).
+std::vector<std::vector<int64_t>> ExactNeighbours(const torch::Tensor& units, const std::vector<int64_t>& ids,
+                                                  int64_t k) {
+  const auto count = static_cast<int64_t>(ids.size());
+  auto queries = units.index_select(0, torch::tensor(ids, torch::kInt64));
+  std::vector<std::vector<int64_t>> exact(ids.size());
+  constexpr int64_t kBlock = 32;
+  for (int64_t start = 0; start < count; start += kBlock) {
+    const int64_t end = std::min(count, start + kBlock);
+    auto scores = queries.slice(0, start, end).matmul(units.t());
+    for (int64_t q = start; q < end; ++q) scores[q - start][ids[q]] = -std::numeric_limits<float>::infinity();
+    auto top = std::get<1>(scores.topk(k, 1)).contiguous();
+    const int64_t* top_ids = top.data_ptr<int64_t>();
+    for (int64_t q = start; q < end; ++q) exact[q].assign(top_ids + (q - start) * k, top_ids + (q - start + 1) * k);
+  }
+  return exact;
+}
+
+// The share of the exact neighbours that the answers hold (query by query); 1 when there are none.
+double RecallAgainst(const std::vector<std::vector<int64_t>>& exact, const std::vector<std::vector<int64_t>>& answers) {
+  int64_t found = 0, total = 0;
+  for (size_t q = 0; q < exact.size(); ++q) {
+    for (int64_t id : exact[q]) {
+      ++total;
+      found += std::find(answers[q].begin(), answers[q].end(), id) != answers[q].end();
+    }
+  }
+  return total == 0 ? 1.0 : static_cast<double>(found) / static_cast<double>(total);
+}
+
 }  // namespace
 
 const char* IndexKindName(IndexKind kind) { return kIndexKindNames[static_cast<int>(kind)]; }
@@ -125,40 +168,29 @@ void EmbeddingIndex::CalibrateSearchBreadth(const torch::Tensor& units) {
   if (hnsw == nullptr) return;
   // How hard a table is for a graph index depends on its rows: at 15k trained word vectors 128 reached
   // recall 0.97-0.999, at 1M random vectors only 0.915 (bench/results/retrieval-*.txt). So the breadth
-  // is measured, not fixed: up to 1,000 rows spread over the table are the queries, each with its own
-  // row left out of both answers (as MeasureRecallAt10 does).
+  // is measured, not fixed, the way MeasureRecallAt10 measures it: up to 1,000 rows spread over the
+  // table are the queries, each with its own row left out of both answers.
   const int64_t n = units.size(0), k = std::min<int64_t>(10, n - 1);
-  const int64_t sample = std::min<int64_t>(1000, n);
-  std::vector<int64_t> ids;
-  for (int64_t i = 0; i < sample; ++i) ids.push_back(i * n / sample);
+  const auto ids = SpreadRows(units, 1000);
+  if (ids.empty()) return;
+  const auto exact = ExactNeighbours(units, ids, k);
+  const auto sample = static_cast<int64_t>(ids.size());
   auto queries = units.index_select(0, torch::tensor(ids, torch::kInt64)).contiguous();
-  // Exact neighbours, a block of queries at a time ([block, n] scores stay small at millions of rows).
-  std::vector<std::vector<int64_t>> exact(ids.size());
-  constexpr int64_t kBlock = 32;
-  for (int64_t start = 0; start < sample; start += kBlock) {
-    const int64_t end = std::min(sample, start + kBlock);
-    auto scores = queries.slice(0, start, end).matmul(units.t());
-    for (int64_t q = start; q < end; ++q) scores[q - start][ids[q]] = -std::numeric_limits<float>::infinity();
-    auto top = std::get<1>(scores.topk(k, 1)).contiguous();
-    const int64_t* top_ids = top.data_ptr<int64_t>();
-    for (int64_t q = start; q < end; ++q) exact[q].assign(top_ids + (q - start) * k, top_ids + (q - start + 1) * k);
-  }
   std::vector<float> distances(static_cast<size_t>(sample * (k + 1)));
   std::vector<faiss::Index::idx_t> labels(distances.size());
+  std::vector<std::vector<int64_t>> answers(ids.size());
   for (int breadth : kHnswSearchBreadths) {
     hnsw->hnsw.efSearch = breadth;
     index_->search(sample, queries.data_ptr<float>(), k + 1, distances.data(), labels.data());
-    int64_t found = 0;
     for (int64_t q = 0; q < sample; ++q) {
       // The first k answers that are not the query's own row.
-      std::vector<int64_t> got;
-      for (int64_t i = 0; i <= k && static_cast<int64_t>(got.size()) < k; ++i) {
+      answers[q].clear();
+      for (int64_t i = 0; i <= k && static_cast<int64_t>(answers[q].size()) < k; ++i) {
         const int64_t id = labels[q * (k + 1) + i];
-        if (id >= 0 && id != ids[q]) got.push_back(id);
+        if (id >= 0 && id != ids[q]) answers[q].push_back(id);
       }
-      for (int64_t id : exact[q]) found += std::find(got.begin(), got.end(), id) != got.end();
     }
-    if (static_cast<double>(found) >= kHnswRecallTarget * static_cast<double>(sample * k)) break;
+    if (RecallAgainst(exact, answers) >= kHnswRecallTarget) break;
   }
 }
 
@@ -299,32 +331,21 @@ double MeasureRecallAt10(const EmbeddingIndex& index, const torch::Tensor& rows,
   if (index.kind() == IndexKind::kFlat || n < 2) return 1.0;
   auto table = rows.to(torch::kFloat32).contiguous();
   auto units = table / table.norm(2, 1, true).clamp_min(1e-12);
+  const auto ids = SpreadRows(units, queries);
+  if (ids.empty()) return 1.0;
   std::vector<std::vector<float>> probes;
   std::vector<std::vector<int64_t>> excludes;
-  std::vector<int64_t> ids;
-  const int64_t wanted = std::min<int64_t>(queries, n);
-  for (int64_t i = 0; i < wanted; ++i) {
-    const int64_t id = i * n / wanted;
+  for (int64_t id : ids) {
     auto row = table[id];
-    if (row.abs().sum().item<float>() == 0) continue;
-    ids.push_back(id);
     probes.emplace_back(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
     excludes.push_back({id});
   }
-  if (ids.empty()) return 1.0;
-  const auto approximate = index.SearchBatch(probes, 10, excludes, 0);
-  auto exact_scores = units.index_select(0, torch::tensor(ids, torch::kInt64)).matmul(units.t());
-  int64_t found = 0, total = 0;
-  for (size_t q = 0; q < ids.size(); ++q) {
-    exact_scores[q][ids[q]] = -std::numeric_limits<float>::infinity();
-    auto top = std::get<1>(exact_scores[q].topk(std::min<int64_t>(10, n - 1)));
-    for (int64_t i = 0; i < top.size(0); ++i) {
-      const int64_t id = top[i].item<int64_t>();
-      ++total;
-      for (const auto& hit : approximate[q]) found += hit.id == id;
-    }
+  std::vector<std::vector<int64_t>> answers;
+  for (const auto& hits : index.SearchBatch(probes, 10, excludes, 0)) {
+    answers.emplace_back();
+    for (const auto& hit : hits) answers.back().push_back(hit.id);
   }
-  return total == 0 ? 1.0 : static_cast<double>(found) / static_cast<double>(total);
+  return RecallAgainst(ExactNeighbours(units, ids, std::min<int64_t>(10, n - 1)), answers);
 }
 
 }  // namespace wordbridge
