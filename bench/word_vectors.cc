@@ -3,7 +3,10 @@
 // vectors of every kind in the word2vec text format, for bench/embedding_quality.py. With
 // --write-tables it also writes the tables into --out as version files (use a copy of the version,
 // never a published store another process serves from).
+// With --save-version DIR it writes the whole version, tables included, into DIR with word indexes of
+// --index-kind (a store version for a server to load).
 // usage: word_vectors --version-dir DIR --train TSV --out DIR [--write-tables] [--sentences N]
+//                     [--save-version DIR --index-kind KIND]
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -23,6 +26,7 @@ int main(int argc, char** argv) {
   wb::WordListOptions word_options;
   wb::ContextualOptions contextual;
   int threads = 1;
+  std::string save_version, index_kind;
   CLI::App app{"word lists, state averages and word2vec files of a model version"};
   app.add_option("--version-dir", version_dir, "the model version")->required();
   app.add_option("--train", train, "its training TSV")->required();
@@ -31,6 +35,8 @@ int main(int argc, char** argv) {
   app.add_option("--sentences", contextual.max_sentences, "pairs run through the network")->capture_default_str();
   app.add_option("--min-count", word_options.min_count)->capture_default_str();
   app.add_option("--threads", threads)->capture_default_str();
+  app.add_option("--save-version", save_version, "write the version with its tables and word indexes here");
+  app.add_option("--index-kind", index_kind, "the word indexes of --save-version (default: by size)");
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(threads);
 
@@ -59,6 +65,7 @@ int main(int argc, char** argv) {
                        bundle->training(),
                        nullptr,
                        std::move(tables)};
+  if (!index_kind.empty()) parts.index_kind = wb::ParseIndexKind(index_kind);
   wb::ModelBundle served("bench", "1", std::move(parts));
   for (const auto side : {wb::Side::kSource, wb::Side::kTarget}) {
     for (const auto kind : served.VectorKinds(side)) {
@@ -79,6 +86,14 @@ int main(int argc, char** argv) {
                     index.kind() != index_kind ? "  (too few words: fell back to flat)" : "");
       }
     }
+  }
+  if (!save_version.empty()) {
+    std::filesystem::create_directories(save_version);
+    const auto start = std::chrono::steady_clock::now();
+    served.Save(save_version);
+    std::printf("saved the version with %s word indexes into %s in %.1f s\n",
+                index_kind.empty() ? "default" : index_kind.c_str(), save_version.c_str(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return 0;
 }

@@ -30,7 +30,7 @@ inline IndexKind DefaultIndexKind(int64_t rows) { return rows > kHnswDefaultAbov
 // The recall@10 against exact search that an HNSW index is built to reach: its search breadth
 // (efSearch) is the smallest of kHnswSearchBreadths that reaches it on a sample of the rows.
 inline constexpr double kHnswRecallTarget = 0.95;
-inline constexpr int kHnswSearchBreadths[] = {64, 96, 128, 192, 256, 384, 512, 768, 1024};
+inline constexpr int kHnswSearchBreadths[] = {16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024};
 
 struct ScoredId {
   int64_t id;   // row of the embedding table

@@ -2,6 +2,8 @@
 // version files that carry them.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <faiss/index_factory.h>
+#include <faiss/utils/distances.h>
 
 #include <filesystem>
 #include <set>
@@ -55,6 +57,32 @@ TEST(IndexKindsTest, EveryKindAgainstBruteForce) {
   EXPECT_EQ(ParseIndexKind("ivf-pq"), IndexKind::kIvfPq);
 }
 
+TEST(IndexKindsTest, Sq8SearchScoresTheCodesAsFaissDecodesThem) {
+  // wordbridge scans SQ8 codes itself (the decoding folded into per-dimension weights): its answers
+  // must be FAISS's own over the same codes. 40 and 256 dimensions: whole 32-code steps and a tail.
+  for (const int64_t d : {40, 256}) {
+    const auto rows = ClusteredRows(3000, d);
+    const EmbeddingIndex sq8(rows, 0, IndexKind::kSq8);
+    ASSERT_EQ(sq8.kind(), IndexKind::kSq8);
+    auto units = (rows / rows.norm(2, 1, true)).contiguous();
+    std::unique_ptr<faiss::Index> reference(faiss::index_factory(static_cast<int>(d), "SQ8", faiss::METRIC_INNER_PRODUCT));
+    reference->train(3000, units.data_ptr<float>());
+    reference->add(3000, units.data_ptr<float>());
+    for (int64_t q : {0, 17, 2999}) {
+      std::vector<float> query(rows[q].data_ptr<float>(), rows[q].data_ptr<float>() + d);
+      const auto hits = sq8.Search(query, 5);
+      std::vector<float> scores(5);
+      std::vector<faiss::Index::idx_t> labels(5);
+      reference->search(1, units[q].data_ptr<float>(), 5, scores.data(), labels.data());
+      ASSERT_EQ(hits.size(), 5u);
+      for (int i = 0; i < 5; ++i) {
+        EXPECT_NEAR(hits[i].score, scores[i], 1e-4) << "d " << d << " query " << q << " rank " << i;
+        if (i + 1 < 5 && scores[i] - scores[i + 1] > 1e-4) EXPECT_EQ(hits[i].id, labels[i]);
+      }
+    }
+  }
+}
+
 TEST(IndexKindsTest, HnswSearchBreadthIsCalibratedToTheRecallTarget) {
   // Clustered rows are easy for the graph: the narrowest breadth reaches the target.
   const EmbeddingIndex easy(ClusteredRows(12000, 32), 0, IndexKind::kHnsw);
@@ -70,19 +98,26 @@ TEST(IndexKindsTest, HnswSearchBreadthIsCalibratedToTheRecallTarget) {
 }
 
 TEST(IndexKindsTest, ASavedIndexLoadsAndAnswersTheSame) {
-  const auto rows = ClusteredRows(3000, 16);
+  // 20 dimensions: the vectorised distances' tail (past the last whole 16) is exercised too.
+  const auto rows = ClusteredRows(3000, 20);
   const EmbeddingIndex hnsw(rows, 0, IndexKind::kHnsw);
   const auto bytes = hnsw.Serialize();
-  auto loaded = EmbeddingIndex::Deserialize(bytes, IndexKind::kHnsw, 3000, 16, 0);
-  std::vector<float> query(rows[5].data_ptr<float>(), rows[5].data_ptr<float>() + 16);
+  auto loaded = EmbeddingIndex::Deserialize(bytes, IndexKind::kHnsw, 3000, 20, 0);
+  std::vector<float> query(rows[5].data_ptr<float>(), rows[5].data_ptr<float>() + 20);
   const auto a = hnsw.Search(query, 10), b = loaded->Search(query, 10);
   ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].id, b[i].id);
+  const auto units = rows / rows.norm(2, 1, true);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].id, b[i].id);
+    EXPECT_EQ(a[i].score, b[i].score);
+    // Scores are the cosines of query and row.
+    EXPECT_NEAR(a[i].score, units[a[i].id].dot(units[5]).item<float>(), 1e-5);
+  }
   EXPECT_EQ(loaded->search_breadth(), hnsw.search_breadth());  // saved with the index, not reset
-  EXPECT_THROW(EmbeddingIndex::Deserialize(bytes, IndexKind::kHnsw, 2999, 16, 0), FailedPreconditionError);
-  EXPECT_THROW(EmbeddingIndex::Deserialize(bytes.substr(0, bytes.size() / 2), IndexKind::kHnsw, 3000, 16, 0),
+  EXPECT_THROW(EmbeddingIndex::Deserialize(bytes, IndexKind::kHnsw, 2999, 20, 0), FailedPreconditionError);
+  EXPECT_THROW(EmbeddingIndex::Deserialize(bytes.substr(0, bytes.size() / 2), IndexKind::kHnsw, 3000, 20, 0),
                FailedPreconditionError);
-  EXPECT_THROW(EmbeddingIndex::Deserialize("not an index", IndexKind::kHnsw, 3000, 16, 0), FailedPreconditionError);
+  EXPECT_THROW(EmbeddingIndex::Deserialize("not an index", IndexKind::kHnsw, 3000, 20, 0), FailedPreconditionError);
 }
 
 TEST(IndexKindsTest, AVersionStoresItsApproximateIndexesAndLoadsThemWithoutRebuilding) {
