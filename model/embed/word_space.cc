@@ -132,7 +132,7 @@ std::vector<std::vector<WordHit>> WordSpace::Nearest(const std::vector<std::vect
     return TopHits(Normalise(q).matmul(unit_rows_.slice(0, 0, restrict_vocab).t()), k, excludes);
   }
   std::vector<std::vector<WordHit>> results;
-  for (const auto& hits : index_->SearchBatch(queries, k, excludes, 0)) {
+  for (const auto& hits : index_->SearchBatch(queries, k, excludes)) {
     std::vector<WordHit> words;
     for (const auto& hit : hits) words.push_back({hit.id, hit.score});
     results.push_back(std::move(words));

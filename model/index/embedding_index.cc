@@ -4,7 +4,6 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexScalarQuantizer.h>
-#include <faiss/impl/IDSelector.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
@@ -343,7 +342,8 @@ void EmbeddingIndex::CalibrateSearchBreadth(const torch::Tensor& units) {
         if (id >= 0 && id != ids[q]) answers[q].push_back(id);
       }
     }
-    if (RecallAgainst(exact, answers) >= kHnswRecallTarget) break;
+    calibrated_recall_ = RecallAgainst(exact, answers);
+    if (calibrated_recall_ >= kHnswRecallTarget) break;
   }
 }
 
@@ -374,7 +374,7 @@ std::unique_ptr<EmbeddingIndex> EmbeddingIndex::Deserialize(const std::string& b
 
 std::vector<ScoredId> EmbeddingIndex::Search(const std::vector<float>& query, int64_t k,
                                              int64_t exclude_id) const {
-  return SearchBatch({query}, k, {exclude_id}).front();
+  return SearchBatch({query}, k, std::vector<int64_t>{exclude_id}).front();
 }
 
 std::vector<std::vector<ScoredId>> EmbeddingIndex::SearchBatch(const std::vector<std::vector<float>>& queries,
@@ -385,7 +385,7 @@ std::vector<std::vector<ScoredId>> EmbeddingIndex::SearchBatch(const std::vector
   }
   std::vector<std::vector<int64_t>> excludes;
   for (int64_t id : exclude_ids) excludes.push_back(id >= 0 ? std::vector<int64_t>{id} : std::vector<int64_t>{});
-  return SearchBatch(queries, k, excludes, 0);
+  return SearchBatch(queries, k, excludes);
 }
 
 void EmbeddingIndex::CheckQuery(const std::vector<float>& query) const {
@@ -404,11 +404,8 @@ void EmbeddingIndex::CheckQuery(const std::vector<float>& query) const {
 
 std::vector<std::vector<ScoredId>> EmbeddingIndex::SearchBatch(const std::vector<std::vector<float>>& queries,
                                                                int64_t k,
-                                                               const std::vector<std::vector<int64_t>>& excludes,
-                                                               int64_t restrict_to) const {
+                                                               const std::vector<std::vector<int64_t>>& excludes) const {
   if (k < 1) throw InvalidArgumentError("k must be at least 1");
-  if (restrict_to < 0) throw InvalidArgumentError("restrict_vocab must not be negative");
-  if (restrict_to > 0 && kind_ != IndexKind::kFlat) throw InvalidArgumentError("restricting a search needs a flat index");
   if (!excludes.empty() && excludes.size() != queries.size()) {
     throw InvalidArgumentError("one exclusion list per query is needed");
   }
@@ -422,8 +419,7 @@ std::vector<std::vector<ScoredId>> EmbeddingIndex::SearchBatch(const std::vector
   std::vector<std::vector<ScoredId>> results(n);
   size_t most_excluded = 0;
   for (const auto& ids : excludes) most_excluded = std::max(most_excluded, ids.size());
-  const int64_t searchable = restrict_to > 0 ? std::min<int64_t>(restrict_to, size()) : size();
-  const int64_t wanted = std::min<int64_t>(k + static_cast<int64_t>(most_excluded), searchable);
+  const int64_t wanted = std::min<int64_t>(k + static_cast<int64_t>(most_excluded), size());
   if (wanted == 0 || n == 0) return results;
   faiss::fvec_renorm_L2(dimension_, n, normalised.data());
   std::vector<float> scores(n * wanted);
@@ -434,15 +430,15 @@ std::vector<std::vector<ScoredId>> EmbeddingIndex::SearchBatch(const std::vector
     // words), and its BLAS path copies the whole table into sgemm's layout for every call. The same
     // exact search over FAISS's stored unit rows is done here instead.
     const auto* flat = static_cast<const faiss::IndexFlat*>(index_.get());
-    auto rows = torch::from_blob(const_cast<float*>(flat->get_xb()), {searchable, dimension_}, torch::kFloat32);
+    auto rows = torch::from_blob(const_cast<float*>(flat->get_xb()), {size(), dimension_}, torch::kFloat32);
     auto queries_tensor = torch::from_blob(normalised.data(), {n, dimension_}, torch::kFloat32);
     if (n <= 8) {
       // A few queries: one pass over the table each, on this thread (no BLAS thread pool, whose
       // hand-offs collapsed throughput when eight RPC threads searched at once).
-      std::vector<float> products(searchable);
+      std::vector<float> products(size());
       std::vector<int64_t> order;
       for (int64_t q = 0; q < n; ++q) {
-        InnerProducts(flat->get_xb(), searchable, dimension_, normalised.data() + q * dimension_, products.data());
+        InnerProducts(flat->get_xb(), size(), dimension_, normalised.data() + q * dimension_, products.data());
         TopRows(products, wanted, &order, labels.data() + q * wanted, scores.data() + q * wanted);
       }
     } else {
@@ -455,11 +451,6 @@ std::vector<std::vector<ScoredId>> EmbeddingIndex::SearchBatch(const std::vector
     }
   } else if (const auto* sq8 = Sq8Codes(index_.get())) {
     Sq8Scan(*sq8, normalised, n, wanted, labels.data(), scores.data());
-  } else if (searchable < size()) {
-    faiss::IDSelectorRange first_rows(0, searchable);
-    faiss::SearchParameters parameters;
-    parameters.sel = &first_rows;
-    index_->search(n, normalised.data(), wanted, scores.data(), labels.data(), &parameters);
   } else {
     index_->search(n, normalised.data(), wanted, scores.data(), labels.data());
   }
@@ -491,7 +482,7 @@ double MeasureRecallAt10(const EmbeddingIndex& index, const torch::Tensor& rows,
     excludes.push_back({id});
   }
   std::vector<std::vector<int64_t>> answers;
-  for (const auto& hits : index.SearchBatch(probes, 10, excludes, 0)) {
+  for (const auto& hits : index.SearchBatch(probes, 10, excludes)) {
     answers.emplace_back();
     for (const auto& hit : hits) answers.back().push_back(hit.id);
   }

@@ -54,6 +54,10 @@ class EmbeddingIndex {
   int64_t size() const { return index_->ntotal; }
   // HNSW's search breadth (efSearch), calibrated at build and saved with the index; 0 for other kinds.
   int search_breadth() const;
+  // The recall@10 that calibrating the search breadth measured at the breadth chosen, over the rows
+  // MeasureRecallAt10 takes by default; -1 when the index was not calibrated here (other kinds, or
+  // read from a file).
+  double calibrated_recall() const { return calibrated_recall_; }
   // The k most similar rows to `query` (length dimension()), best first, never `exclude_id`.
   // Throws InvalidArgumentError on a wrong dimension or k < 1.
   std::vector<ScoredId> Search(const std::vector<float>& query, int64_t k, int64_t exclude_id = -1) const;
@@ -61,12 +65,10 @@ class EmbeddingIndex {
   // belongs to queries[i] and never holds exclude_ids[i] (when given; -1 = none).
   std::vector<std::vector<ScoredId>> SearchBatch(const std::vector<std::vector<float>>& queries, int64_t k,
                                                  const std::vector<int64_t>& exclude_ids = {}) const;
-  // The general form: result i never holds an id of excludes[i] (when given), and only rows before
-  // `first_id + restrict_to` are searched when restrict_to > 0 (rows sorted by frequency: the
-  // restrict_to most frequent words; flat indexes only, InvalidArgumentError otherwise).
+  // The general form: result i never holds an id of excludes[i] (when given). (A search of only the
+  // most frequent words, restrict_vocab, is WordSpace's exact scan: it works whatever the index kind.)
   std::vector<std::vector<ScoredId>> SearchBatch(const std::vector<std::vector<float>>& queries, int64_t k,
-                                                 const std::vector<std::vector<int64_t>>& excludes,
-                                                 int64_t restrict_to) const;
+                                                 const std::vector<std::vector<int64_t>>& excludes) const;
   // Checks a query vector: dimension, finite components, not all zeros (InvalidArgumentError).
   void CheckQuery(const std::vector<float>& query) const;
 
@@ -81,6 +83,7 @@ class EmbeddingIndex {
   int64_t first_id_;
   IndexKind kind_;
   std::unique_ptr<faiss::Index> index_;
+  double calibrated_recall_ = -1;
 };
 
 // Recall@10 of `index` (built over `rows` [n, dim], first_id 0) against exact cosine search, over

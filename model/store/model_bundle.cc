@@ -606,7 +606,9 @@ const ModelBundle::SideWords& ModelBundle::BuildSideWords(Side side) const {
       if (stored == stored_indexes_.end()) {  // built here: measure it
         entry.indexes[k].kind = entry.spaces[k]->index().kind();
         entry.indexes[k].build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        entry.indexes[k].recall_at_10 = entry.spaces[k]->MeasureRecallAt10();
+        // A calibrated HNSW index has just measured it over the same rows: not measured twice.
+        const double calibrated = entry.spaces[k]->index().calibrated_recall();
+        entry.indexes[k].recall_at_10 = calibrated >= 0 ? calibrated : entry.spaces[k]->MeasureRecallAt10();
       }
     };
     c10::InferenceMode inference;

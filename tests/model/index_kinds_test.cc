@@ -95,6 +95,11 @@ TEST(IndexKindsTest, HnswSearchBreadthIsCalibratedToTheRecallTarget) {
   const EmbeddingIndex hard(hard_rows, 0, IndexKind::kHnsw);
   EXPECT_GT(hard.search_breadth(), kHnswSearchBreadths[0]);
   EXPECT_GE(MeasureRecallAt10(hard, hard_rows, 1000), kHnswRecallTarget - 0.02);
+  // The recall calibration measured is what MeasureRecallAt10 measures over the same rows (versions
+  // report it instead of measuring again).
+  EXPECT_GE(easy.calibrated_recall(), kHnswRecallTarget);
+  EXPECT_NEAR(hard.calibrated_recall(), MeasureRecallAt10(hard, hard_rows, 1000), 0.005);
+  EXPECT_EQ(EmbeddingIndex(ClusteredRows(2000, 32), 0, IndexKind::kSq8).calibrated_recall(), -1);
 }
 
 TEST(IndexKindsTest, ASavedIndexLoadsAndAnswersTheSame) {
@@ -114,6 +119,7 @@ TEST(IndexKindsTest, ASavedIndexLoadsAndAnswersTheSame) {
     EXPECT_NEAR(a[i].score, units[a[i].id].dot(units[5]).item<float>(), 1e-5);
   }
   EXPECT_EQ(loaded->search_breadth(), hnsw.search_breadth());  // saved with the index, not reset
+  EXPECT_EQ(loaded->calibrated_recall(), -1);
   EXPECT_THROW(EmbeddingIndex::Deserialize(bytes, IndexKind::kHnsw, 2999, 20, 0), FailedPreconditionError);
   EXPECT_THROW(EmbeddingIndex::Deserialize(bytes.substr(0, bytes.size() / 2), IndexKind::kHnsw, 3000, 20, 0),
                FailedPreconditionError);
