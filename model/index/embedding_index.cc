@@ -236,6 +236,7 @@ void UseVectorisedStorage(faiss::IndexHNSW* hnsw) {
 // An empty "HNSW32,Flat" inner-product index over VectorisedFlatIP storage.
 std::unique_ptr<faiss::Index> NewVectorisedHnsw(int64_t dimension) {
   auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(dimension), 32, faiss::METRIC_INNER_PRODUCT);
+  hnsw->hnsw.efConstruction = kHnswBuildBreadth;
   UseVectorisedStorage(hnsw.get());
   return hnsw;
 }

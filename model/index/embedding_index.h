@@ -30,6 +30,9 @@ inline IndexKind DefaultIndexKind(int64_t rows) { return rows > kHnswDefaultAbov
 // The recall@10 against exact search that an HNSW index is built to reach: its search breadth
 // (efSearch) is the smallest of kHnswSearchBreadths that reaches it on a sample of the rows.
 inline constexpr double kHnswRecallTarget = 0.95;
+// The candidate list HNSW keeps while it links a new row into the graph (efConstruction; FAISS's default
+// is 40): a wider one builds a better graph, so a search reaches the recall target at a narrower breadth.
+inline constexpr int kHnswBuildBreadth = 80;
 inline constexpr int kHnswSearchBreadths[] = {16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024};
 
 struct ScoredId {
