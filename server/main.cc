@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--index-kind", options.limits.default_index_kind,
                  "FAISS index of new versions' word searches when a Train request names none: flat, hnsw, sq8 "
-                 "or ivf-pq (default: flat up to 100,000 words, hnsw above)")
+                 "or ivf-pq (default: flat up to 25,000 words of 256 dimensions, rows x dimension <= 6,400,000; hnsw above)")
       ->check(CLI::IsMember({"flat", "hnsw", "sq8", "ivf-pq"}));
   app.add_flag("--bootstrap-toy", options.bootstrap_toy, "train the seed's toy model 'toy' if missing");
   auto& security = options.security;

@@ -19,7 +19,7 @@ void CheckSentenceIndexName(const std::string& name) {
 
 SentenceIndex::SentenceIndex(std::vector<SentencePair> pairs, torch::Tensor vectors, std::string pooling)
     : pairs_(std::move(pairs)), vectors_(std::move(vectors)), pooling_(std::move(pooling)) {
-  index_ = std::make_unique<EmbeddingIndex>(vectors_, 0, DefaultIndexKind(size()));
+  index_ = std::make_unique<EmbeddingIndex>(vectors_, 0, DefaultIndexKind(size(), vectors_.size(1)));
 }
 
 std::unique_ptr<SentenceIndex> SentenceIndex::Build(

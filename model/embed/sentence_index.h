@@ -21,7 +21,7 @@ class SentenceIndex {
 
   // Embeds the sources of `pairs` with `embed` ([n, H] for n sentences; zero rows for sentences without
   // tokens, which are left out of the index) and indexes them (flat, or HNSW above
-  // kHnswDefaultAbove sentences). `pooling` is recorded ("final" or "mean"). InvalidArgumentError on
+  // kExactSearchMaxFloats: DefaultIndexKind). `pooling` is recorded ("final" or "mean"). InvalidArgumentError on
   // no usable pair or more than kMaxSentences.
   static std::unique_ptr<SentenceIndex> Build(
       std::vector<SentencePair> pairs, const std::function<torch::Tensor(const std::vector<std::string>&)>& embed,

@@ -23,10 +23,15 @@ inline constexpr const char* kIndexKindNames[] = {"flat", "hnsw", "sq8", "ivf-pq
 const char* IndexKindName(IndexKind kind);
 // InvalidArgumentError naming the kinds on an unknown name.
 IndexKind ParseIndexKind(const std::string& name);
-// Rows above which an index is HNSW unless asked otherwise (below, exact search takes well under a
-// millisecond per query).
-inline constexpr int64_t kHnswDefaultAbove = 100000;
-inline IndexKind DefaultIndexKind(int64_t rows) { return rows > kHnswDefaultAbove ? IndexKind::kHnsw : IndexKind::kFlat; }
+// The most floats (rows x dimension, 25,000 words of 256) an index holds and is still exact (flat)
+// unless asked otherwise; above, it is HNSW. An exact search reads the whole table per query: over gRPC
+// on the 2-core benchmark machine a one-word NearestWords took p50 0.41 ms at 15,882 x 256 and 0.96 ms at
+// 30,626 x 256 (bench/results/retrieval-2026-11-29-repeat-3.txt), so near 30k words of 256 it leaves
+// the 1 ms budget, while HNSW answered in 0.20 ms at a calibrated recall@10 of at least 0.95.
+inline constexpr int64_t kExactSearchMaxFloats = 25000 * 256;
+inline IndexKind DefaultIndexKind(int64_t rows, int64_t dimension) {
+  return rows * dimension > kExactSearchMaxFloats ? IndexKind::kHnsw : IndexKind::kFlat;
+}
 // The recall@10 against exact search that an HNSW index is built to reach: its search breadth
 // (efSearch) is the smallest of kHnswSearchBreadths that reaches it on a sample of the rows.
 inline constexpr double kHnswRecallTarget = 0.95;

@@ -582,10 +582,10 @@ const ModelBundle::SideWords& ModelBundle::BuildSideWords(Side side) const {
     entry.words = std::make_shared<const WordList>(
         stored.empty() ? WordsFromVocabulary(vocabulary(side), config_.tokenizer == "sentencepiece") : stored);
     const std::string side_name = side == Side::kSource ? "source" : "target";
-    const IndexKind wanted = index_kind_.value_or(DefaultIndexKind(entry.words->size()));
     auto make = [&](VectorKind kind, const torch::Tensor& word_rows, const torch::Tensor& piece_rows) {
       auto rows = word_rows.defined() ? word_rows
                                       : WordSpace::ComposeAll(*entry.words, piece_rows, tokenizer(side), vocabulary(side));
+      const IndexKind wanted = index_kind_.value_or(DefaultIndexKind(rows.size(0), rows.size(1)));
       const int k = static_cast<int>(kind);
       std::unique_ptr<EmbeddingIndex> index;
       auto stored = stored_indexes_.find(SpaceKey(side, kind));

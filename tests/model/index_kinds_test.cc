@@ -57,6 +57,15 @@ TEST(IndexKindsTest, EveryKindAgainstBruteForce) {
   EXPECT_EQ(ParseIndexKind("ivf-pq"), IndexKind::kIvfPq);
 }
 
+TEST(IndexKindsTest, TheDefaultKindIsExactUpToATableSizeThenHnsw) {
+  // By the floats a search would scan, so wider vectors switch at fewer words.
+  EXPECT_EQ(DefaultIndexKind(25000, 256), IndexKind::kFlat);
+  EXPECT_EQ(DefaultIndexKind(25001, 256), IndexKind::kHnsw);
+  EXPECT_EQ(DefaultIndexKind(50000, 128), IndexKind::kFlat);
+  EXPECT_EQ(DefaultIndexKind(20000, 512), IndexKind::kHnsw);
+  EXPECT_EQ(DefaultIndexKind(0, 256), IndexKind::kFlat);
+}
+
 TEST(IndexKindsTest, Sq8SearchScoresTheCodesAsFaissDecodesThem) {
   // wordbridge scans SQ8 codes itself (the decoding folded into per-dimension weights): its answers
   // must be FAISS's own over the same codes. 40 and 256 dimensions: whole 32-code steps and a tail.
