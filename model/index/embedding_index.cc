@@ -33,23 +33,30 @@ namespace {
 #define WORDBRIDGE_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 
-// out[r] = rows[r] . query for n rows of d floats. Sixteen independent partial sums let the compiler
-// use whole vector registers without reordering a float sum it may not reorder; the clones give
-// AVX-512 and AVX2 machines their own code, picked at load time (the build itself targets any x86-64).
-WORDBRIDGE_SIMD_CLONES void InnerProducts(const float* rows, int64_t n, int64_t d, const float* query, float* out) {
-  for (int64_t r = 0; r < n; ++r) {
-    const float* x = rows + r * d;
-    float partial[16] = {0};
-    int64_t i = 0;
-    for (; i + 16 <= d; i += 16) {
-      for (int j = 0; j < 16; ++j) partial[j] += x[i + j] * query[i + j];
-    }
-    float sum = 0;
-    for (int j = 0; j < 16; ++j) sum += partial[j];
-    for (; i < d; ++i) sum += x[i] * query[i];
-    out[r] = sum;
+// a . b over d floats. Sixteen independent partial sums let the compiler use whole vector registers
+// without reordering a float sum it may not reorder. Always inlined, so that each SIMD clone below
+// (AVX-512, AVX2, generic: picked at load time, the build itself targets any x86-64) vectorises it for
+// its own instruction set.
+__attribute__((always_inline)) inline float PartialSumsProduct(const float* a, const float* b, int64_t d) {
+  float partial[16] = {0};
+  int64_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    for (int j = 0; j < 16; ++j) partial[j] += a[i + j] * b[i + j];
   }
+  float sum = 0;
+  for (int j = 0; j < 16; ++j) sum += partial[j];
+  for (; i < d; ++i) sum += a[i] * b[i];
+  return sum;
 }
+
+// out[r] = rows[r] . query for n rows of d floats (the few-query flat search).
+WORDBRIDGE_SIMD_CLONES void InnerProducts(const float* rows, int64_t n, int64_t d, const float* query, float* out) {
+  for (int64_t r = 0; r < n; ++r) out[r] = PartialSumsProduct(rows + r * d, query, d);
+}
+
+// a . b for HNSW's distances. (Explicit AVX2 fused multiply-adds measured no faster inside HNSW
+// searches, whose time goes to fetching rows from memory.)
+WORDBRIDGE_SIMD_CLONES float InnerProduct(const float* a, const float* b, int64_t d) { return PartialSumsProduct(a, b, d); }
 
 // out[r] = bias + weights . codes[r] for n rows of d 8-bit codes: the inner products of a query with
 // the rows of an SQ8 index, whose component i decodes to vmin[i] + (code + 0.5) / 255 * vdiff[i]
@@ -182,20 +189,6 @@ double RecallAgainst(const std::vector<std::vector<int64_t>>& exact, const std::
     }
   }
   return total == 0 ? 1.0 : static_cast<double>(found) / static_cast<double>(total);
-}
-
-// a . b over d floats, vectorised as InnerProducts is. (Explicit AVX2 fused multiply-adds measured no
-// faster inside HNSW searches, whose time goes to fetching rows from memory.)
-WORDBRIDGE_SIMD_CLONES float InnerProduct(const float* a, const float* b, int64_t d) {
-  float partial[16] = {0};
-  int64_t i = 0;
-  for (; i + 16 <= d; i += 16) {
-    for (int j = 0; j < 16; ++j) partial[j] += a[i + j] * b[i + j];
-  }
-  float sum = 0;
-  for (int j = 0; j < 16; ++j) sum += partial[j];
-  for (; i < d; ++i) sum += a[i] * b[i];
-  return sum;
 }
 
 // The stored rows of an HNSW index. Debian's FAISS computes HNSW's distances with its portable scalar

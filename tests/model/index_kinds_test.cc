@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <faiss/index_factory.h>
-#include <faiss/utils/distances.h>
 
 #include <filesystem>
 #include <set>
