@@ -226,7 +226,8 @@ void UseVectorisedStorage(faiss::IndexHNSW* hnsw) {
   hnsw->own_fields = true;
 }
 
-// An empty "HNSW32,Flat" inner-product index over VectorisedFlatIP storage.
+// An empty HNSW inner-product index (32 links per row, FAISS's "HNSW32,Flat") over VectorisedFlatIP
+// storage.
 std::unique_ptr<faiss::Index> NewVectorisedHnsw(int64_t dimension) {
   auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(dimension), 32, faiss::METRIC_INNER_PRODUCT);
   hnsw->hnsw.efConstruction = kHnswBuildBreadth;
@@ -247,14 +248,19 @@ IndexKind ParseIndexKind(const std::string& name) {
 
 namespace {
 
-// The factory description of `kind` for `rows` vectors of `dimension`; flat when the rows are too few to
-// train the kind's quantisers.
-std::string FactoryDescription(IndexKind* kind, int64_t rows, int64_t dimension) {
+// The empty FAISS index of `kind` for `rows` vectors of `dimension`: HNSW over VectorisedFlatIP storage,
+// the others from index_factory; flat (and *kind says so) when the rows are too few to train the kind's
+// quantisers.
+std::unique_ptr<faiss::Index> NewEmptyIndex(IndexKind* kind, int64_t rows, int64_t dimension) {
+  auto from_factory = [&](const std::string& description) {
+    return std::unique_ptr<faiss::Index>(
+        faiss::index_factory(static_cast<int>(dimension), description.c_str(), faiss::METRIC_INNER_PRODUCT));
+  };
   switch (*kind) {
     case IndexKind::kHnsw:
-      return "HNSW32,Flat";
+      return NewVectorisedHnsw(dimension);
     case IndexKind::kSq8:
-      return "SQ8";
+      return from_factory("SQ8");
     case IndexKind::kIvfPq: {
       // PQ with 8-bit codes trains 256 centroids per sub-vector, IVF about 39 rows per list.
       if (rows < 10000 || dimension % 8 != 0) break;
@@ -262,13 +268,13 @@ std::string FactoryDescription(IndexKind* kind, int64_t rows, int64_t dimension)
                                                 rows / 39);
       // "np": no polysemous training of the codes (minutes of Hamming-distance optimisation that only
       // helps Hamming-filtered search, which this index does not use).
-      return "IVF" + std::to_string(lists) + ",PQ" + std::to_string(dimension / 8) + "np";
+      return from_factory("IVF" + std::to_string(lists) + ",PQ" + std::to_string(dimension / 8) + "np");
     }
     case IndexKind::kFlat:
       break;
   }
   *kind = IndexKind::kFlat;
-  return "Flat";
+  return from_factory("Flat");
 }
 
 }  // namespace
@@ -283,12 +289,7 @@ EmbeddingIndex::EmbeddingIndex(const torch::Tensor& table, int64_t first_id, Ind
     : dimension_(table.size(1)), first_id_(first_id), kind_(kind) {
   auto rows = table.detach().to(torch::kFloat32).slice(0, first_id).contiguous().clone();
   const int64_t n = rows.size(0);
-  const std::string description = FactoryDescription(&kind_, n, dimension_);
-  if (kind_ == IndexKind::kHnsw) {
-    index_ = NewVectorisedHnsw(dimension_);  // what index_factory makes of the description, faster
-  } else {
-    index_.reset(faiss::index_factory(static_cast<int>(dimension_), description.c_str(), faiss::METRIC_INNER_PRODUCT));
-  }
+  index_ = NewEmptyIndex(&kind_, n, dimension_);
   if (n > 0) {
     faiss::fvec_renorm_L2(dimension_, n, rows.data_ptr<float>());
     if (!index_->is_trained) index_->train(n, rows.data_ptr<float>());
